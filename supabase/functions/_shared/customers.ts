@@ -1,0 +1,169 @@
+// The two operations, from validated requests to one SQL call each.
+// Contacts are normalized here (the SQL side only checks the canonical form);
+// national phone numbers need the restaurant's region, which is cached per
+// isolate and re-checked by SQL on every call.
+import type { Claims } from "./auth.ts";
+import { isRegionMismatch, type Sql, toHttpError } from "./db.ts";
+import { type ErrorDetail, HttpError } from "./http.ts";
+import {
+  isInternational,
+  normalizeEmail,
+  normalizeName,
+  type NormalizedEmail,
+  type NormalizedPhone,
+  normalizePhone,
+} from "./normalize.ts";
+import type { CancelRequest, UpsertRequest } from "./schemas.ts";
+
+/** Field names to report normalization errors under (webhooks use record columns). */
+export interface FieldPaths {
+  email: string;
+  phone: string;
+}
+
+const API_PATHS: FieldPaths = { email: "email", phone: "phone" };
+const REGION_CACHE_MAX = 10_000;
+const regionCache = new Map<string, string>();
+
+export interface UpsertResult {
+  customer: CustomerJson;
+  profile: ProfileJson;
+  created: boolean;
+  matchedBy: "email" | "phone" | "email_and_phone" | null;
+  conflict: { customerId: string; field: "phone" } | null;
+  bookingRecorded: boolean | null;
+}
+
+export interface CancelResult {
+  customer: CustomerJson;
+  profile: ProfileJson;
+  cancellationRecorded: boolean;
+}
+
+export interface CustomerJson {
+  id: string;
+  restaurantId: string;
+  name: string | null;
+  email: string | null;
+  phone: string | null;
+  marketingOptIn: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ProfileJson {
+  totalBookings: number;
+  totalCovers: number;
+  totalCancellations: number;
+  firstBookingAt: string | null;
+  lastBookingAt: string | null;
+  marketingOptInAt: string | null;
+}
+
+export async function upsertCustomer(
+  sql: Sql,
+  claims: Claims,
+  req: UpsertRequest,
+  paths: FieldPaths = API_PATHS,
+): Promise<UpsertResult> {
+  const email = req.email ? emailOrThrow(req.email, paths) : null;
+  const name = normalizeName(req.name);
+  const booking = req.booking ?? null;
+  return await withRegion(sql, claims, req.restaurantId, req.phone, paths, async (phone) => {
+    const [row] = await sql`
+      select private.customers_upsert(
+        ${sql.json(claims as never)}, ${req.restaurantId}::uuid, ${name},
+        ${email?.display ?? null}, ${email?.normalized ?? null},
+        ${phone?.display ?? null}, ${phone?.e164 ?? null}, ${phone?.region ?? null},
+        ${req.marketingOptIn}, ${booking?.id ?? null}::uuid, ${booking?.covers ?? null}::int,
+        ${booking?.startsAt ?? null}::timestamptz
+      ) as result`;
+    return row.result as UpsertResult;
+  });
+}
+
+export async function cancelBooking(
+  sql: Sql,
+  claims: Claims,
+  req: CancelRequest,
+  paths: FieldPaths = API_PATHS,
+): Promise<CancelResult> {
+  const email = req.email ? emailOrThrow(req.email, paths) : null;
+  return await withRegion(sql, claims, req.restaurantId, req.phone, paths, async (phone) => {
+    const [row] = await sql`
+      select private.customer_cancel(
+        ${sql.json(claims as never)}, ${req.restaurantId}::uuid, ${req.bookingId}::uuid,
+        ${req.customerId ?? null}::uuid, ${email?.normalized ?? null}, ${phone?.e164 ?? null},
+        ${phone?.region ?? null}, ${req.cancelledAt ?? null}::timestamptz
+      ) as result`;
+    return row.result as CancelResult;
+  });
+}
+
+function emailOrThrow(input: string, paths: FieldPaths): NormalizedEmail | null {
+  if (input.trim() === "") return null;
+  const result = normalizeEmail(input);
+  if (!result.ok) throw invalid([{ path: paths.email, message: result.reason }]);
+  return result.value;
+}
+
+/**
+ * Normalize the phone (if any) and run the call. A national number needs the
+ * restaurant's region: taken from the cache, or on a miss from
+ * private.authorize (which also answers 403/404 correctly). If SQL says the
+ * region changed, normalize again with the new one and retry once.
+ */
+async function withRegion<T>(
+  sql: Sql,
+  claims: Claims,
+  restaurantId: string,
+  rawPhone: string | null | undefined,
+  paths: FieldPaths,
+  call: (phone: NormalizedPhone | null) => Promise<T>,
+): Promise<T> {
+  const phoneText = rawPhone && rawPhone.trim() !== "" ? rawPhone : null;
+  let region: string | null = null;
+  if (phoneText !== null && !isInternational(phoneText)) {
+    region = regionCache.get(restaurantId) ?? await lookupRegion(sql, claims, restaurantId);
+  }
+  for (let attempt = 0;; attempt++) {
+    const phone = phoneText === null ? null : phoneOrThrow(phoneText, region, paths);
+    try {
+      return await call(phone);
+    } catch (error) {
+      const actual = isRegionMismatch(error);
+      if (actual && attempt === 0) {
+        rememberRegion(restaurantId, actual);
+        region = actual;
+        continue;
+      }
+      throw toHttpError(error);
+    }
+  }
+}
+
+function phoneOrThrow(input: string, region: string | null, paths: FieldPaths): NormalizedPhone {
+  const result = normalizePhone(input, region);
+  if (!result.ok) throw invalid([{ path: paths.phone, message: result.reason }]);
+  return result.value;
+}
+
+async function lookupRegion(sql: Sql, claims: Claims, restaurantId: string): Promise<string> {
+  try {
+    const [row] = await sql`
+      select private.authorize(${sql.json(claims as never)}, ${restaurantId}::uuid) as region`;
+    rememberRegion(restaurantId, row.region);
+    return row.region;
+  } catch (error) {
+    throw toHttpError(error);
+  }
+}
+
+function rememberRegion(restaurantId: string, region: string): void {
+  if (regionCache.size >= REGION_CACHE_MAX) regionCache.clear();
+  regionCache.set(restaurantId, region);
+}
+
+function invalid(details: ErrorDetail[]): HttpError {
+  return new HttpError(400, "invalid_request", "The request is not valid.", details);
+}

@@ -1,0 +1,112 @@
+// Postgres access: one postgres.js pool per isolate over SUPABASE_DB_URL, and
+// the mapping from database errors to HTTP errors. Every API call is a single
+// statement (one round trip, one implicit transaction).
+import postgres from "postgres";
+import { HttpError } from "./http.ts";
+
+export type Sql = postgres.Sql;
+
+export interface DbOptions {
+  /** Connections per isolate. */
+  max?: number;
+  /** Seconds to wait for a connection before the request fails with 503. */
+  connectTimeout?: number;
+}
+
+let shared: Sql | null = null;
+
+/** The isolate's pool, created on first use from SUPABASE_DB_URL. */
+export function getSql(env: { get(name: string): string | undefined } = Deno.env): Sql {
+  if (shared) return shared;
+  const url = env.get("SUPABASE_DB_URL");
+  if (!url) throw new Error("SUPABASE_DB_URL is not set");
+  shared = createSql(url, {
+    max: Number(env.get("DB_POOL_MAX") ?? "8"),
+    connectTimeout: Number(env.get("DB_CONNECT_TIMEOUT_S") ?? "3"),
+  });
+  return shared;
+}
+
+export function createSql(url: string, options: DbOptions = {}): Sql {
+  return postgres(url, {
+    // The transaction pooler (Supavisor) cannot keep named prepared statements.
+    prepare: false,
+    max: options.max ?? 8,
+    connect_timeout: options.connectTimeout ?? 3,
+    idle_timeout: 60,
+    max_lifetime: 30 * 60,
+    onnotice: () => {},
+    connection: { application_name: "customers-module" },
+    // jsonb results are parsed by postgres.js; timestamps stay as the JSON
+    // text Postgres produced inside jsonb_build_object.
+  });
+}
+
+/** Postgres SQLSTATEs (and driver codes) that mean "the database is not reachable right now". */
+const UNAVAILABLE = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "CONNECT_TIMEOUT",
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+  "57P01", // admin_shutdown
+  "57P02", // crash_shutdown
+  "57P03", // cannot_connect_now
+  "53300", // too_many_connections
+  "57014", // query_canceled (statement timeout)
+  "40P01", // deadlock_detected: retryable, never expected
+  "40001", // serialization_failure: retryable
+]);
+
+interface PgLikeError {
+  code?: string;
+  message?: string;
+  detail?: string;
+  hint?: string;
+}
+
+/** The SQLSTATE of a postgres.js error, or its driver/socket code. */
+export function errorCode(error: unknown): string | undefined {
+  if (typeof error !== "object" || error === null) return undefined;
+  const e = error as PgLikeError;
+  return typeof e.code === "string" ? e.code : undefined;
+}
+
+export function isRegionMismatch(error: unknown): string | null {
+  const e = error as PgLikeError;
+  return errorCode(error) === "PT409" && e.message === "phone_region_mismatch" && e.hint
+    ? e.hint
+    : null;
+}
+
+/**
+ * Turn a database error into the caller's error. PT4xx are the SQL
+ * functions' deliberate refusals; their message is a stable code and their
+ * detail a safe sentence. Anything else is ours: 503 when transient, else 500
+ * (the caller gets only the request id).
+ */
+export function toHttpError(error: unknown): HttpError {
+  if (error instanceof HttpError) return error;
+  const code = errorCode(error);
+  const e = (error ?? {}) as PgLikeError;
+  switch (code) {
+    case "PT400":
+      return new HttpError(400, "invalid_request", e.detail ?? "The request is not valid.");
+    case "PT403":
+      return new HttpError(403, "forbidden", "The caller may not act on this restaurant.");
+    case "PT404":
+      return e.message === "customer_not_found"
+        ? new HttpError(404, "customer_not_found", "No customer of this restaurant matches.")
+        : new HttpError(404, "restaurant_not_found", "No restaurant with this id.");
+  }
+  const mapped = code && UNAVAILABLE.has(code)
+    ? new HttpError(503, "unavailable", "The database is unavailable; try again shortly.", undefined, {
+      "retry-after": "2",
+    })
+    : new HttpError(500, "internal_error", "Something went wrong on our side.");
+  // Kept for the log line (kind and codes only), never sent to the caller.
+  return Object.assign(mapped, { cause: error });
+}

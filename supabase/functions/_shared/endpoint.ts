@@ -1,0 +1,87 @@
+// The request pipeline every function shares: CORS preflight, method check,
+// caller verification, bounded JSON body, error mapping and one structured
+// log line per request. A function supplies only what it does with the body.
+import { type AuthConfig, authConfigFromEnv, authenticate, type Caller } from "./auth.ts";
+import { errorCode, getSql, type Sql } from "./db.ts";
+import { CORS_HEADERS, errorResponse, HttpError, json, readJson } from "./http.ts";
+import { log } from "./log.ts";
+
+export interface Context {
+  caller: Caller;
+  sql: Sql;
+  requestId: string;
+}
+
+export type Action = (body: unknown, ctx: Context) => Promise<unknown>;
+
+export interface EndpointDeps {
+  auth?: AuthConfig;
+  sql?: Sql;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** Build a fetch handler for a function named `name` that runs `action` on each POST body. */
+export function endpoint(
+  name: string,
+  action: Action,
+  deps: EndpointDeps = {},
+): (req: Request) => Promise<Response> {
+  let auth = deps.auth;
+  return async (req) => {
+    const started = performance.now();
+    const given = req.headers.get("x-request-id");
+    const requestId = given && REQUEST_ID.test(given) ? given : crypto.randomUUID();
+    let response: Response;
+    let role: string | undefined;
+    let failure: unknown;
+    try {
+      if (req.method === "OPTIONS") {
+        response = new Response(null, { status: 204, headers: CORS_HEADERS });
+      } else if (req.method !== "POST") {
+        throw new HttpError(405, "method_not_allowed", "Use POST.", undefined, {
+          allow: "POST, OPTIONS",
+        });
+      } else {
+        auth ??= authConfigFromEnv(Deno.env);
+        const caller = await authenticate(req, auth);
+        role = caller.claims.role;
+        const body = await readJson(req);
+        const sql = deps.sql ?? getSql();
+        response = json(200, await action(body, { caller, sql, requestId }));
+      }
+    } catch (error) {
+      failure = error;
+      const httpError = error instanceof HttpError
+        ? error
+        : new HttpError(500, "internal_error", "Something went wrong on our side.");
+      response = errorResponse(httpError, requestId);
+    }
+    response.headers.set("x-request-id", requestId);
+    const status = response.status;
+    log(status >= 500 ? "error" : "info", "request", {
+      requestId,
+      fn: name,
+      method: req.method,
+      status,
+      durationMs: Math.round((performance.now() - started) * 10) / 10,
+      role,
+      ...(failure === undefined ? {} : describe(failure)),
+    });
+    return response;
+  };
+}
+
+/** What may be logged about a failure: its codes and kind, never its text. */
+function describe(failure: unknown): Record<string, string | undefined> {
+  const code = failure instanceof HttpError ? failure.code : "internal_error";
+  const cause = failure instanceof HttpError ? failure.cause : failure;
+  if (cause === undefined) return { code };
+  const e = cause as { name?: string; constraint_name?: string };
+  return {
+    code,
+    error: typeof e?.name === "string" ? e.name : typeof cause,
+    sqlstate: errorCode(cause),
+    constraint: e?.constraint_name,
+  };
+}

@@ -1,0 +1,116 @@
+// HTTP plumbing shared by every function: the error shape, JSON responses,
+// CORS and a bounded JSON body reader.
+
+export const MAX_BODY_BYTES = 64 * 1024;
+
+export interface ErrorDetail {
+  path: string;
+  message: string;
+}
+
+export type ErrorCode =
+  | "invalid_json"
+  | "invalid_request"
+  | "unauthorized"
+  | "forbidden"
+  | "restaurant_not_found"
+  | "customer_not_found"
+  | "method_not_allowed"
+  | "payload_too_large"
+  | "unsupported_media_type"
+  | "unavailable"
+  | "internal_error";
+
+/** An error meant for the caller: status, stable code, readable message. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: ErrorDetail[],
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = "HttpError";
+  }
+}
+
+export const CORS_HEADERS: Record<string, string> = {
+  "access-control-allow-origin": "*",
+  "access-control-allow-headers": "authorization, x-client-info, apikey, content-type",
+  "access-control-allow-methods": "POST, OPTIONS",
+  "access-control-max-age": "86400",
+};
+
+export function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { ...CORS_HEADERS, "content-type": "application/json; charset=utf-8", ...headers },
+  });
+}
+
+export function errorResponse(error: HttpError, requestId?: string): Response {
+  const body: Record<string, unknown> = { code: error.code, message: error.message };
+  if (error.details) body.details = error.details;
+  if (requestId && error.status >= 500) body.requestId = requestId;
+  return json(error.status, { error: body }, error.headers);
+}
+
+/**
+ * Read the body as a JSON value: application/json only, at most
+ * MAX_BODY_BYTES (checked while streaming, so a lying or absent
+ * Content-Length cannot make us buffer more), valid UTF-8.
+ */
+export async function readJson(req: Request): Promise<unknown> {
+  const type = (req.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
+  if (type !== "application/json") {
+    throw new HttpError(415, "unsupported_media_type", "Send the body as application/json.");
+  }
+  const declared = Number(req.headers.get("content-length") ?? "0");
+  if (declared > MAX_BODY_BYTES) throw tooLarge();
+  const bytes = await readBounded(req);
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    throw new HttpError(400, "invalid_json", "The body is not valid UTF-8.");
+  }
+  if (text.trim() === "") throw new HttpError(400, "invalid_json", "The body is empty.");
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new HttpError(400, "invalid_json", "The body is not valid JSON.");
+  }
+}
+
+async function readBounded(req: Request): Promise<Uint8Array> {
+  if (!req.body) return new Uint8Array();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = req.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_BODY_BYTES) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return out;
+}
+
+function tooLarge(): HttpError {
+  return new HttpError(
+    413,
+    "payload_too_large",
+    `The body is larger than ${MAX_BODY_BYTES / 1024} KiB.`,
+  );
+}

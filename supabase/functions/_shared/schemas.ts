@@ -1,0 +1,123 @@
+// Request schemas: the one source of the request types. Objects are strict,
+// so a misspelt field is refused by name instead of being silently dropped.
+import { z } from "zod";
+import { type ErrorDetail, HttpError } from "./http.ts";
+
+// No C0/C1 control characters (NUL included): Postgres cannot store NUL and
+// nobody types the rest into a name or an address.
+const NO_CONTROL = /^[^\u0000-\u001f\u007f-\u009f]*$/;
+
+const id = z.guid("Must be a UUID.").transform((s) => s.toLowerCase());
+const text = (max: number) =>
+  z.string().max(max, `At most ${max} characters.`).regex(
+    NO_CONTROL,
+    "Must not contain control characters.",
+  );
+const timestamp = z.iso.datetime({ offset: true, message: "Must be an ISO 8601 date-time." });
+
+const contactFields = {
+  email: text(320).nullish(),
+  phone: text(40).nullish(),
+};
+
+function hasText(value: string | null | undefined): value is string {
+  return typeof value === "string" && value.trim() !== "";
+}
+
+export const bookingSchema = z.strictObject({
+  id,
+  covers: z.int("Must be a whole number.").min(1, "At least 1.").max(1000, "At most 1000."),
+  startsAt: timestamp.nullish(),
+});
+
+export const upsertRequestSchema = z.strictObject({
+  restaurantId: id,
+  name: text(200).nullish(),
+  ...contactFields,
+  marketingOptIn: z.boolean("Must be true or false.").default(false),
+  booking: bookingSchema.nullish(),
+}).refine((r) => hasText(r.email) || hasText(r.phone), {
+  message: "Give at least one of email or phone.",
+  path: ["email"],
+});
+
+export const cancelRequestSchema = z.strictObject({
+  restaurantId: id,
+  bookingId: id,
+  customerId: id.nullish(),
+  ...contactFields,
+  cancelledAt: timestamp.nullish(),
+}).refine((r) => r.customerId != null || hasText(r.email) || hasText(r.phone), {
+  message: "Name the customer by customerId, email or phone.",
+  path: ["customerId"],
+});
+
+export type UpsertRequest = z.infer<typeof upsertRequestSchema>;
+export type CancelRequest = z.infer<typeof cancelRequestSchema>;
+
+/** A Supabase Database Webhook (pg_net) body. */
+export const webhookSchema = z.strictObject({
+  type: z.enum(["INSERT", "UPDATE", "DELETE"]),
+  table: z.string(),
+  schema: z.string(),
+  record: z.record(z.string(), z.unknown()).nullable(),
+  old_record: z.record(z.string(), z.unknown()).nullable(),
+});
+
+/** The columns of public.bookings a webhook handler reads; others are ignored. */
+export const bookingRecordSchema = z.looseObject({
+  id,
+  restaurant_id: id,
+  customer_id: id.nullish(),
+  customer_name: text(200).nullish(),
+  customer_email: text(320).nullish(),
+  customer_phone: text(40).nullish(),
+  party_size: z.int().min(1).max(1000),
+  start_at: timestamp.nullish(),
+  status: z.enum(["pending", "confirmed", "cancelled", "completed", "no_show"]),
+  marketing_opt_in: z.boolean().nullish(),
+  updated_at: timestamp.nullish(),
+});
+
+export type WebhookBody = z.infer<typeof webhookSchema>;
+export type BookingRecord = z.infer<typeof bookingRecordSchema>;
+
+/** True when the body has the shape of a Database Webhook rather than an API call. */
+export function looksLikeWebhook(body: unknown): boolean {
+  return typeof body === "object" && body !== null && !Array.isArray(body) &&
+    "type" in body && "table" in body && "record" in body;
+}
+
+/** Validate or throw 400 invalid_request with one detail per bad field. */
+export function parseOrThrow<S extends z.ZodType>(
+  schema: S,
+  body: unknown,
+  prefix = "",
+): z.output<S> {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw new HttpError(400, "invalid_request", "The body must be a JSON object.", [
+      { path: prefix || "(body)", message: "Expected an object." },
+    ]);
+  }
+  const result = schema.safeParse(body);
+  if (result.success) return result.data;
+  throw new HttpError(400, "invalid_request", "The request is not valid.", issueDetails(result.error, prefix));
+}
+
+export function issueDetails(error: z.ZodError, prefix = ""): ErrorDetail[] {
+  const join = (path: PropertyKey[]) =>
+    [prefix, ...path.map(String)].filter((s) => s !== "").join(".") || "(body)";
+  const details: ErrorDetail[] = [];
+  for (const issue of error.issues) {
+    if (issue.code === "unrecognized_keys") {
+      for (const key of issue.keys) {
+        details.push({ path: join([...issue.path, key]), message: "Unknown field." });
+      }
+    } else if (issue.code === "invalid_type" && issue.input === undefined) {
+      details.push({ path: join(issue.path), message: "Required." });
+    } else {
+      details.push({ path: join(issue.path), message: issue.message });
+    }
+  }
+  return details;
+}
