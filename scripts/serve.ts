@@ -21,8 +21,11 @@ const hostname = Deno.env.get("HOST") ?? "127.0.0.1";
 const server = Deno.serve({
   port,
   hostname,
-  onListen: () => {
-    log("info", "listening", { url: `http://${hostname}:${port}`, functions: [...handlers.keys()].join(",") });
+  onListen: (addr) => {
+    log("info", "listening", {
+      url: `http://${addr.hostname}:${addr.port}`,
+      functions: [...handlers.keys()].join(","),
+    });
   },
 }, (req) => {
   const { pathname } = new URL(req.url);

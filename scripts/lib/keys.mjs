@@ -21,8 +21,12 @@ export function localKeys(secret = LOCAL_JWT_SECRET) {
     anonKey: signJwt({ iss: "supabase-demo", role: "anon", exp: LOCAL_EXP }, secret),
     serviceRoleKey: signJwt({ iss: "supabase-demo", role: "service_role", exp: LOCAL_EXP }, secret),
     // Stable across restarts, unique to the JWT secret.
-    secretKey: `sb_secret_${createHmac("sha256", secret).update("secret-key").digest("base64url").slice(0, 32)}`,
-    publishableKey: `sb_publishable_${createHmac("sha256", secret).update("publishable-key").digest("base64url").slice(0, 32)}`,
+    secretKey: `sb_secret_${
+      createHmac("sha256", secret).update("secret-key").digest("base64url").slice(0, 32)
+    }`,
+    publishableKey: `sb_publishable_${
+      createHmac("sha256", secret).update("publishable-key").digest("base64url").slice(0, 32)
+    }`,
   };
 }
 

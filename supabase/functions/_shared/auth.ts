@@ -121,7 +121,10 @@ async function verifyJwt(token: string, config: AuthConfig): Promise<Claims> {
   let payload: JWTPayload;
   try {
     if (alg === "HS256" && config.jwtSecret) {
-      ({ payload } = await jwtVerify(token, config.jwtSecret, { ...options, algorithms: ["HS256"] }));
+      ({ payload } = await jwtVerify(token, config.jwtSecret, {
+        ...options,
+        algorithms: ["HS256"],
+      }));
     } else if (alg && ASYMMETRIC_ALGS.includes(alg) && config.jwks) {
       ({ payload } = await jwtVerify(token, config.jwks, {
         ...options,
@@ -136,9 +139,15 @@ async function verifyJwt(token: string, config: AuthConfig): Promise<Claims> {
       error instanceof joseErrors.JWKSTimeout ||
       (error instanceof TypeError && !(error instanceof joseErrors.JOSEError))
     ) {
-      throw new HttpError(503, "unavailable", "Signing keys could not be fetched; try again.", undefined, {
-        "retry-after": "5",
-      });
+      throw new HttpError(
+        503,
+        "unavailable",
+        "Signing keys could not be fetched; try again.",
+        undefined,
+        {
+          "retry-after": "5",
+        },
+      );
     }
     if (error instanceof joseErrors.JWTExpired) throw unauthorized("The token has expired.");
     throw unauthorized("The token could not be verified.");

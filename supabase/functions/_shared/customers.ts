@@ -7,10 +7,10 @@ import { isRegionMismatch, type Sql, toHttpError } from "./db.ts";
 import { type ErrorDetail, HttpError } from "./http.ts";
 import {
   isInternational,
-  normalizeEmail,
-  normalizeName,
   type NormalizedEmail,
   type NormalizedPhone,
+  normalizeEmail,
+  normalizeName,
   normalizePhone,
 } from "./normalize.ts";
 import type { CancelRequest, UpsertRequest } from "./schemas.ts";
@@ -123,29 +123,41 @@ async function withRegion<T>(
 ): Promise<T> {
   const phoneText = rawPhone && rawPhone.trim() !== "" ? rawPhone : null;
   let region: string | null = null;
+  let cached = false;
   if (phoneText !== null && !isInternational(phoneText)) {
-    region = regionCache.get(restaurantId) ?? await lookupRegion(sql, claims, restaurantId);
+    region = regionCache.get(restaurantId) ?? null;
+    cached = region !== null;
+    region ??= await lookupRegion(sql, claims, restaurantId);
   }
   for (let attempt = 0;; attempt++) {
-    const phone = phoneText === null ? null : phoneOrThrow(phoneText, region, paths);
+    let phone: NormalizedPhone | null = null;
+    if (phoneText !== null) {
+      const result = normalizePhone(phoneText, region);
+      if (!result.ok && cached) {
+        // Invalid under a cached region: the region may have changed since.
+        cached = false;
+        const fresh = await lookupRegion(sql, claims, restaurantId);
+        if (fresh !== region) {
+          region = fresh;
+          continue;
+        }
+      }
+      if (!result.ok) throw invalid([{ path: paths.phone, message: result.reason }]);
+      phone = result.value;
+    }
     try {
       return await call(phone);
     } catch (error) {
       const actual = isRegionMismatch(error);
-      if (actual && attempt === 0) {
+      if (actual && attempt < 2) {
         rememberRegion(restaurantId, actual);
         region = actual;
+        cached = false;
         continue;
       }
       throw toHttpError(error);
     }
   }
-}
-
-function phoneOrThrow(input: string, region: string | null, paths: FieldPaths): NormalizedPhone {
-  const result = normalizePhone(input, region);
-  if (!result.ok) throw invalid([{ path: paths.phone, message: result.reason }]);
-  return result.value;
 }
 
 async function lookupRegion(sql: Sql, claims: Claims, restaurantId: string): Promise<string> {

@@ -103,9 +103,15 @@ export function toHttpError(error: unknown): HttpError {
         : new HttpError(404, "restaurant_not_found", "No restaurant with this id.");
   }
   const mapped = code && UNAVAILABLE.has(code)
-    ? new HttpError(503, "unavailable", "The database is unavailable; try again shortly.", undefined, {
-      "retry-after": "2",
-    })
+    ? new HttpError(
+      503,
+      "unavailable",
+      "The database is unavailable; try again shortly.",
+      undefined,
+      {
+        "retry-after": "2",
+      },
+    )
     : new HttpError(500, "internal_error", "Something went wrong on our side.");
   // Kept for the log line (kind and codes only), never sent to the caller.
   return Object.assign(mapped, { cause: error });

@@ -101,7 +101,12 @@ export function parseOrThrow<S extends z.ZodType>(
   }
   const result = schema.safeParse(body);
   if (result.success) return result.data;
-  throw new HttpError(400, "invalid_request", "The request is not valid.", issueDetails(result.error, prefix));
+  throw new HttpError(
+    400,
+    "invalid_request",
+    "The request is not valid.",
+    issueDetails(result.error, prefix),
+  );
 }
 
 export function issueDetails(error: z.ZodError, prefix = ""): ErrorDetail[] {

@@ -12,7 +12,9 @@ export const upsertAction: Action = async (body, { caller, sql }) => {
     return await upsertCustomer(sql, caller.claims, parseOrThrow(upsertRequestSchema, body));
   }
   requireServiceCaller(caller);
-  if (webhook.kind !== "insert") return ignored("Only INSERT on public.bookings records a booking.");
+  if (webhook.kind !== "insert") {
+    return ignored("Only INSERT on public.bookings records a booking.");
+  }
   const r = webhook.record;
   if (!r.customer_email?.trim() && !r.customer_phone?.trim()) {
     return ignored("The booking has no customer email or phone.");

@@ -1,0 +1,388 @@
+// The database rules: identity resolution, contacts, name, opt-in, the
+// ledger, cancellations, consent, region checks and CHECK constraints. Calls
+// go through the same one-statement path the edge functions use.
+import { assert, assertEquals, assertNotEquals, assertRejects } from "./assert.ts";
+import type { Claims } from "../supabase/functions/_shared/auth.ts";
+import { cancelBooking, upsertCustomer } from "../supabase/functions/_shared/customers.ts";
+import { HttpError } from "../supabase/functions/_shared/http.ts";
+import type { CancelRequest, UpsertRequest } from "../supabase/functions/_shared/schemas.ts";
+import { adminSql, claims, closeAdmin, createRestaurant, test } from "./helpers.ts";
+
+const sql = adminSql();
+const service = claims.service as Claims;
+
+function upsert(req: Omit<UpsertRequest, "marketingOptIn"> & { marketingOptIn?: boolean }) {
+  return upsertCustomer(sql, service, { marketingOptIn: false, ...req });
+}
+function cancel(req: CancelRequest) {
+  return cancelBooking(sql, service, req);
+}
+async function ledgerMatchesProfiles(restaurantId: string) {
+  const rows = await sql`
+    select p.customer_id,
+      p.total_bookings = count(e.*) filter (where e.kind = 'booking') as bookings_ok,
+      p.total_covers = coalesce(sum(e.covers) filter (where e.kind = 'booking'), 0) as covers_ok,
+      p.total_cancellations = count(e.*) filter (where e.kind = 'cancellation') as cancellations_ok
+    from public.customer_profiles p
+    left join public.customer_booking_events e on e.customer_id = p.customer_id
+    where p.restaurant_id = ${restaurantId}
+    group by p.customer_id, p.total_bookings, p.total_covers, p.total_cancellations`;
+  for (const r of rows) {
+    assert(r.bookings_ok && r.covers_ok && r.cancellations_ok, JSON.stringify(r));
+  }
+}
+
+test("upsert creates a customer with normalized contacts and a profile", async () => {
+  const restaurantId = await createRestaurant(sql);
+  const r = await upsert({
+    restaurantId,
+    name: " Ada ",
+    email: " Ada@Example.COM ",
+    phone: "020 7946 0958",
+  });
+  assertEquals(r.created, true);
+  assertEquals(r.matchedBy, null);
+  assertEquals(r.conflict, null);
+  assertEquals(r.bookingRecorded, null);
+  assertEquals(r.customer.name, "Ada");
+  assertEquals(r.customer.email, "ada@example.com");
+  assertEquals(r.customer.phone, "+442079460958");
+  assertEquals(r.customer.marketingOptIn, false);
+  assertEquals(r.profile.totalBookings, 0);
+  const [row] =
+    await sql`select email, phone, email_normalized, phone_normalized from public.customers where id = ${r.customer.id}`;
+  assertEquals(row.email, "Ada@Example.COM");
+  assertEquals(row.phone, "+44 20 7946 0958");
+  assertEquals(row.phone_normalized, "+442079460958");
+});
+
+test("the same contacts in other spellings find the same customer", async () => {
+  const restaurantId = await createRestaurant(sql);
+  const first = await upsert({ restaurantId, email: "ada@example.com", phone: "+44 20 7946 0958" });
+  const byBoth = await upsert({ restaurantId, email: "ADA@example.com ", phone: "020 7946 0958" });
+  assertEquals(byBoth.customer.id, first.customer.id);
+  assertEquals(byBoth.matchedBy, "email_and_phone");
+  assertEquals(byBoth.created, false);
+  const byPhone = await upsert({ restaurantId, phone: "0044 20 7946 0958" });
+  assertEquals(byPhone.customer.id, first.customer.id);
+  assertEquals(byPhone.matchedBy, "phone");
+  const byEmail = await upsert({ restaurantId, email: "Ada@Example.com" });
+  assertEquals(byEmail.matchedBy, "email");
+  const [{ count }] =
+    await sql`select count(*)::int from public.customers where restaurant_id = ${restaurantId}`;
+  assertEquals(count, 1);
+});
+
+test("customers are per restaurant", async () => {
+  const a = await createRestaurant(sql);
+  const b = await createRestaurant(sql);
+  const ra = await upsert({ restaurantId: a, email: "guest@example.com" });
+  const rb = await upsert({ restaurantId: b, email: "guest@example.com" });
+  assertNotEquals(ra.customer.id, rb.customer.id);
+  assertEquals(rb.created, true);
+});
+
+test("email of A with phone of B: A is returned, B untouched, conflict reported", async () => {
+  const restaurantId = await createRestaurant(sql);
+  const a = await upsert({ restaurantId, email: "a@example.com", phone: "+447912345601" });
+  const b = await upsert({ restaurantId, email: "b@example.com", phone: "+447912345602" });
+  const r = await upsert({ restaurantId, email: "a@example.com", phone: "07912 345602" });
+  assertEquals(r.customer.id, a.customer.id);
+  assertEquals(r.matchedBy, "email");
+  assertEquals(r.conflict, { customerId: b.customer.id, field: "phone" });
+  assertEquals(r.customer.phone, "+447912345601");
+  const [bRow] =
+    await sql`select email_normalized, phone_normalized from public.customers where id = ${b.customer.id}`;
+  assertEquals(bRow.phone_normalized, "+447912345602");
+  assertEquals(bRow.email_normalized, "b@example.com");
+});
+
+test("email of A with phone of B when A has no phone: A's phone stays empty", async () => {
+  const restaurantId = await createRestaurant(sql);
+  const a = await upsert({ restaurantId, email: "a@example.com" });
+  const b = await upsert({ restaurantId, phone: "+447912345603" });
+  const r = await upsert({ restaurantId, email: "a@example.com", phone: "+447912345603" });
+  assertEquals(r.customer.id, a.customer.id);
+  assertEquals(r.customer.phone, null);
+  assertEquals(r.conflict, { customerId: b.customer.id, field: "phone" });
+});
+
+test("contacts are added when missing and free, never replaced", async () => {
+  const restaurantId = await createRestaurant(sql);
+  const a = await upsert({ restaurantId, email: "fill@example.com" });
+  const filled = await upsert({ restaurantId, email: "fill@example.com", phone: "+447912345610" });
+  assertEquals(filled.customer.phone, "+447912345610");
+  assertEquals(filled.customer.id, a.customer.id);
+  const other = await upsert({ restaurantId, email: "fill@example.com", phone: "+447912345611" });
+  assertEquals(other.customer.phone, "+447912345610", "an existing phone is kept");
+  assertEquals(other.conflict, null, "the new phone belongs to nobody: no conflict");
+  const viaPhone = await upsert({ restaurantId, email: "new@example.com", phone: "+447912345610" });
+  assertEquals(viaPhone.customer.id, a.customer.id);
+  assertEquals(viaPhone.customer.email, "fill@example.com", "an existing email is kept");
+  const phoneOnly = await upsert({ restaurantId, phone: "+447912345612" });
+  const gotEmail = await upsert({
+    restaurantId,
+    phone: "+447912345612",
+    email: "late@example.com",
+  });
+  assertEquals(gotEmail.customer.id, phoneOnly.customer.id);
+  assertEquals(gotEmail.customer.email, "late@example.com");
+  assertEquals(gotEmail.matchedBy, "phone");
+});
+
+test("name is backfilled, never blanked or replaced", async () => {
+  const restaurantId = await createRestaurant(sql);
+  const r1 = await upsert({ restaurantId, email: "n@example.com" });
+  assertEquals(r1.customer.name, null);
+  const r2 = await upsert({ restaurantId, email: "n@example.com", name: "Grace" });
+  assertEquals(r2.customer.name, "Grace");
+  const r3 = await upsert({ restaurantId, email: "n@example.com", name: "   " });
+  assertEquals(r3.customer.name, "Grace");
+  const r4 = await upsert({ restaurantId, email: "n@example.com", name: null });
+  assertEquals(r4.customer.name, "Grace");
+  const r5 = await upsert({ restaurantId, email: "n@example.com", name: "Someone Else" });
+  assertEquals(r5.customer.name, "Grace");
+});
+
+test("marketing opt-in is sticky and its time is set once", async () => {
+  const restaurantId = await createRestaurant(sql);
+  const r1 = await upsert({ restaurantId, email: "m@example.com" });
+  assertEquals(r1.customer.marketingOptIn, false);
+  assertEquals(r1.profile.marketingOptInAt, null);
+  const r2 = await upsert({ restaurantId, email: "m@example.com", marketingOptIn: true });
+  assertEquals(r2.customer.marketingOptIn, true);
+  assert(r2.profile.marketingOptInAt);
+  const r3 = await upsert({ restaurantId, email: "m@example.com", marketingOptIn: false });
+  assertEquals(r3.customer.marketingOptIn, true);
+  assertEquals(r3.profile.marketingOptInAt, r2.profile.marketingOptInAt);
+  const r4 = await upsert({ restaurantId, email: "m@example.com", marketingOptIn: true });
+  assertEquals(r4.profile.marketingOptInAt, r2.profile.marketingOptInAt);
+});
+
+test("explicit consent change is the only way opt-in turns off", async () => {
+  const restaurantId = await createRestaurant(sql);
+  const r = await upsert({ restaurantId, email: "c@example.com", marketingOptIn: true });
+  const [{ result: off }] = await sql`
+    select private.set_marketing_consent(${
+    sql.json(service as never)
+  }, ${restaurantId}::uuid, ${r.customer.id}::uuid, false) as result`;
+  assertEquals(off.customer.marketingOptIn, false);
+  const [p] =
+    await sql`select marketing_opt_in_at, marketing_opt_out_at from public.customer_profiles where customer_id = ${r.customer.id}`;
+  assert(p.marketing_opt_out_at, "opt-out is timestamped");
+  assertEquals(
+    p.marketing_opt_in_at.toISOString(),
+    new Date(r.profile.marketingOptInAt!).toISOString(),
+  );
+  const again = await upsert({ restaurantId, email: "c@example.com", marketingOptIn: true });
+  assertEquals(again.customer.marketingOptIn, true, "a new opt-in is a new consent");
+  await assertRejects(
+    () =>
+      sql`select private.set_marketing_consent(${
+        sql.json(service as never)
+      }, ${restaurantId}::uuid, ${crypto.randomUUID()}::uuid, false)`,
+    (e: { code?: string; message?: string }) =>
+      e.code === "PT404" && e.message === "customer_not_found",
+  );
+});
+
+test("a booking counts once per booking id, with covers and visit times", async () => {
+  const restaurantId = await createRestaurant(sql);
+  const b1 = crypto.randomUUID();
+  const r1 = await upsert({
+    restaurantId,
+    email: "b@example.com",
+    booking: { id: b1, covers: 4, startsAt: "2026-12-24T19:30:00Z" },
+  });
+  assertEquals(r1.bookingRecorded, true);
+  assertEquals(r1.profile.totalBookings, 1);
+  assertEquals(r1.profile.totalCovers, 4);
+  const replay = await upsert({
+    restaurantId,
+    email: "b@example.com",
+    booking: { id: b1, covers: 4, startsAt: "2026-12-24T19:30:00Z" },
+  });
+  assertEquals(replay.bookingRecorded, false);
+  assertEquals(replay.profile.totalBookings, 1);
+  assertEquals(replay.profile.totalCovers, 4);
+  const earlier = await upsert({
+    restaurantId,
+    email: "b@example.com",
+    booking: { id: crypto.randomUUID(), covers: 2, startsAt: "2026-12-01T12:00:00Z" },
+  });
+  assertEquals(earlier.profile.totalBookings, 2);
+  assertEquals(earlier.profile.totalCovers, 6);
+  assertEquals(new Date(earlier.profile.firstBookingAt!).toISOString(), "2026-12-01T12:00:00.000Z");
+  assertEquals(new Date(earlier.profile.lastBookingAt!).toISOString(), "2026-12-24T19:30:00.000Z");
+  const noTime = await upsert({
+    restaurantId,
+    email: "b@example.com",
+    booking: { id: crypto.randomUUID(), covers: 1 },
+  });
+  assertEquals(noTime.profile.totalBookings, 3);
+  await ledgerMatchesProfiles(restaurantId);
+});
+
+test("a cancellation counts once, before or after its booking", async () => {
+  const restaurantId = await createRestaurant(sql);
+  const c = await upsert({ restaurantId, email: "x@example.com" });
+  const booking = crypto.randomUUID();
+  const early = await cancel({ restaurantId, bookingId: booking, email: "X@example.com" });
+  assertEquals(early.cancellationRecorded, true);
+  assertEquals(early.profile.totalCancellations, 1);
+  const dup = await cancel({ restaurantId, bookingId: booking, customerId: c.customer.id });
+  assertEquals(dup.cancellationRecorded, false);
+  assertEquals(dup.profile.totalCancellations, 1);
+  const late = await upsert({
+    restaurantId,
+    email: "x@example.com",
+    booking: { id: booking, covers: 3 },
+  });
+  assertEquals(late.bookingRecorded, true);
+  assertEquals(late.profile.totalBookings, 1);
+  assertEquals(late.profile.totalCancellations, 1);
+  await ledgerMatchesProfiles(restaurantId);
+});
+
+test("a cancellation is counted on the booking's customer", async () => {
+  const restaurantId = await createRestaurant(sql);
+  const owner = await upsert({
+    restaurantId,
+    email: "owner@example.com",
+    booking: { id: crypto.randomUUID(), covers: 2 },
+  });
+  const booking = crypto.randomUUID();
+  await upsert({ restaurantId, email: "owner@example.com", booking: { id: booking, covers: 2 } });
+  await upsert({ restaurantId, email: "friend@example.com" });
+  const r = await cancel({ restaurantId, bookingId: booking, email: "friend@example.com" });
+  assertEquals(r.customer.id, owner.customer.id);
+  assertEquals(r.profile.totalCancellations, 1);
+  await ledgerMatchesProfiles(restaurantId);
+});
+
+test("cancelling for an unknown customer is customer_not_found and records nothing", async () => {
+  const restaurantId = await createRestaurant(sql);
+  const other = await createRestaurant(sql);
+  const foreign = await upsert({ restaurantId: other, email: "foreign@example.com" });
+  for (
+    const req of [
+      { restaurantId, bookingId: crypto.randomUUID(), email: "nobody@example.com" },
+      { restaurantId, bookingId: crypto.randomUUID(), customerId: crypto.randomUUID() },
+      { restaurantId, bookingId: crypto.randomUUID(), customerId: foreign.customer.id },
+    ]
+  ) {
+    await assertRejects(
+      () => cancel(req),
+      (e: HttpError) => e.status === 404 && e.code === "customer_not_found",
+    );
+  }
+  const [{ count }] =
+    await sql`select count(*)::int from public.customer_booking_events where restaurant_id in (${restaurantId}, ${other})`;
+  assertEquals(count, 0);
+});
+
+test("authorization: service role, members only, 404 for an unknown restaurant", async () => {
+  const restaurantId = await createRestaurant(sql);
+  const [{ id: staff }] = await sql`
+    insert into public.restaurant_memberships (restaurant_id, user_id) values (${restaurantId}, gen_random_uuid()) returning user_id as id`;
+  const req = { restaurantId, email: "auth@example.com", marketingOptIn: false };
+  const ok = await upsertCustomer(sql, claims.staff(staff) as Claims, req);
+  assertEquals(ok.created, true);
+  for (
+    const who of [
+      claims.anon,
+      claims.staff(crypto.randomUUID()),
+      { role: "authenticated", sub: "not-a-uuid" },
+      { role: "postgres" },
+      {},
+    ]
+  ) {
+    await assertRejects(
+      () => upsertCustomer(sql, who as Claims, req),
+      (e: HttpError) => e.status === 403 && e.code === "forbidden",
+      JSON.stringify(who),
+    );
+  }
+  await assertRejects(
+    () => upsertCustomer(sql, service, { ...req, restaurantId: crypto.randomUUID() }),
+    (e: HttpError) => e.status === 404 && e.code === "restaurant_not_found",
+  );
+  // A non-member cannot tell a missing restaurant from someone else's.
+  await assertRejects(
+    () =>
+      upsertCustomer(sql, claims.staff(staff) as Claims, {
+        ...req,
+        restaurantId: crypto.randomUUID(),
+      }),
+    (e: HttpError) => e.status === 403,
+  );
+});
+
+test("national phones use the restaurant's region, refreshed when it changes", async () => {
+  const restaurantId = await createRestaurant(sql, { region: "FR" });
+  const fr = await upsert({ restaurantId, phone: "06 12 34 56 78" });
+  assertEquals(fr.customer.phone, "+33612345678");
+  // The region changes after the isolate cached it: SQL refuses the stale
+  // normalization and the call is redone with the new region.
+  await sql`update public.restaurants set phone_region = 'US' where id = ${restaurantId}`;
+  const us = await upsert({ restaurantId, phone: "(415) 555-2671" });
+  assertEquals(us.customer.phone, "+14155552671");
+  await assertRejects(
+    () =>
+      sql`select private.customers_upsert(${
+        sql.json(service as never)
+      }, ${restaurantId}::uuid, p_phone_normalized => '+33612345678', p_phone_region => 'FR')`,
+    (e: { code?: string; hint?: string }) => e.code === "PT409" && e.hint === "US",
+  );
+});
+
+test("CHECK constraints refuse non-canonical contacts from any path", async () => {
+  const restaurantId = await createRestaurant(sql);
+  const bad = [
+    { email_normalized: "Ada@Example.com", email: "Ada@Example.com" },
+    { email_normalized: " ada@example.com", email: "ada@example.com" },
+    { phone_normalized: "02079460958", phone: "02079460958" },
+    { phone_normalized: "+44 20 7946 0958", phone: "+44 20 7946 0958" },
+    { email_normalized: "", email: "" },
+    {},
+  ];
+  for (const values of bad) {
+    await assertRejects(
+      () => sql`insert into public.customers ${sql({ restaurant_id: restaurantId, ...values })}`,
+      (e: { code?: string }) => e.code === "23514",
+      JSON.stringify(values),
+    );
+  }
+  await assertRejects(
+    () =>
+      sql`insert into public.customers (restaurant_id, full_name, email, email_normalized) values (${restaurantId}, '', 'a@b.co', 'a@b.co')`,
+    (e: { code?: string }) => e.code === "23514",
+  );
+});
+
+test("rpc wrappers read the caller from request.jwt.claims", async () => {
+  const restaurantId = await createRestaurant(sql);
+  const staff = crypto.randomUUID();
+  await sql`insert into public.restaurant_memberships (restaurant_id, user_id) values (${restaurantId}, ${staff})`;
+  const result = await sql.begin(async (tx) => {
+    await tx`select set_config('request.jwt.claims', ${JSON.stringify(claims.staff(staff))}, true)`;
+    await tx`set local role authenticated`;
+    const [{ r }] =
+      await tx`select public.customers_upsert(${restaurantId}::uuid, email => 'rpc@example.com', booking_id => ${crypto.randomUUID()}::uuid, booking_covers => 2) as r`;
+    return r;
+  });
+  assertEquals(result.created, true);
+  assertEquals(result.bookingRecorded, true);
+  await assertRejects(() =>
+    sql.begin(async (tx) => {
+      await tx`select set_config('request.jwt.claims', ${
+        JSON.stringify(claims.staff(crypto.randomUUID()))
+      }, true)`;
+      await tx`set local role authenticated`;
+      await tx`select public.customers_upsert(${restaurantId}::uuid, email => 'rpc2@example.com')`;
+    }), (e: { code?: string }) => e.code === "PT403");
+});
+
+test("teardown: close pool", async () => {
+  await closeAdmin();
+});
