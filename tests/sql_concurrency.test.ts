@@ -1,0 +1,152 @@
+// Concurrency, with real parallel connections: identical upserts, contacts
+// that cross-match, and repeated/reordered delivery of booking events.
+import fc from "fast-check";
+import type { Claims } from "../supabase/functions/_shared/auth.ts";
+import { cancelBooking, upsertCustomer } from "../supabase/functions/_shared/customers.ts";
+import { assert, assertEquals } from "./assert.ts";
+import { adminSql, claims, closeAdmin, createRestaurant, newPool, test } from "./helpers.ts";
+
+const admin = adminSql();
+const service = claims.service as Claims;
+const pool = newPool(16);
+
+async function customerCount(restaurantId: string): Promise<number> {
+  const [{ count }] = await admin`
+    select count(*)::int from public.customers where restaurant_id = ${restaurantId}`;
+  return count;
+}
+
+/** Every profile equals what its ledger says; returns the number of profiles checked. */
+export async function assertLedgerConsistent(restaurantId: string): Promise<number> {
+  const rows = await admin`
+    select p.customer_id, p.total_bookings, p.total_covers, p.total_cancellations,
+      count(e.*) filter (where e.kind = 'booking')::int as bookings,
+      coalesce(sum(e.covers) filter (where e.kind = 'booking'), 0)::int as covers,
+      count(e.*) filter (where e.kind = 'cancellation')::int as cancellations
+    from public.customer_profiles p
+    left join public.customer_booking_events e on e.customer_id = p.customer_id
+    where p.restaurant_id = ${restaurantId}
+    group by p.customer_id`;
+  for (const r of rows) {
+    assertEquals(
+      [r.total_bookings, r.total_covers, r.total_cancellations],
+      [r.bookings, r.covers, r.cancellations],
+      `profile ${r.customer_id}`,
+    );
+  }
+  return rows.length;
+}
+
+test("64 concurrent identical upserts make exactly one customer, without errors", async () => {
+  const restaurantId = await createRestaurant(admin);
+  const booking = crypto.randomUUID();
+  const results = await Promise.all(
+    Array.from({ length: 64 }, () =>
+      upsertCustomer(pool, service, {
+        restaurantId,
+        name: "Same Guest",
+        email: "same@example.com",
+        phone: "07912 345678",
+        marketingOptIn: true,
+        booking: { id: booking, covers: 2 },
+      })),
+  );
+  assertEquals(await customerCount(restaurantId), 1);
+  assertEquals(results.filter((r) => r.created).length, 1);
+  assertEquals(new Set(results.map((r) => r.customer.id)).size, 1);
+  assertEquals(results.filter((r) => r.bookingRecorded).length, 1);
+  const [profile] = await admin`
+    select total_bookings, total_covers from public.customer_profiles
+    where restaurant_id = ${restaurantId}`;
+  assertEquals([profile.total_bookings, profile.total_covers], [1, 2]);
+});
+
+test("cross-matching contacts from parallel requests never surface a unique violation or deadlock", async () => {
+  const restaurantId = await createRestaurant(admin);
+  const emails = ["a@example.com", "b@example.com", "c@example.com"];
+  const phones = ["+447912345671", "+447912345672", "+447912345673"];
+  // Every email with every phone, each 4 times, shuffled, all at once.
+  const requests = fc.sample(
+    fc.shuffledSubarray(
+      emails.flatMap((email) => phones.flatMap((phone) => Array(4).fill({ email, phone }))),
+      { minLength: 36, maxLength: 36 },
+    ),
+    { seed: 5, numRuns: 1 },
+  )[0] as Array<{ email: string; phone: string }>;
+  const results = await Promise.all(
+    requests.map((c) =>
+      upsertCustomer(pool, service, { restaurantId, ...c, marketingOptIn: false })
+    ),
+  );
+  assertEquals(results.length, 36);
+  // Each contact belongs to exactly one customer, and every answer is consistent with the rows.
+  const rows = await admin`
+    select id, email_normalized, phone_normalized from public.customers where restaurant_id = ${restaurantId}`;
+  for (const email of emails) {
+    assertEquals(rows.filter((r) => r.email_normalized === email).length, 1, email);
+  }
+  for (const phone of phones) {
+    assert(rows.filter((r) => r.phone_normalized === phone).length <= 1, phone);
+  }
+  for (const r of results) {
+    const row = rows.find((x) => x.id === r.customer.id);
+    assert(row, "returned customer exists");
+    if (r.conflict) {
+      const holder = rows.find((x) => x.id === r.conflict!.customerId);
+      assert(holder && holder.id !== row.id, "conflict names another customer");
+    }
+  }
+});
+
+test("counters equal the ledger under concurrent, repeated and reordered events", async () => {
+  const restaurantId = await createRestaurant(admin);
+  const guests = ["g1@example.com", "g2@example.com", "g3@example.com"];
+  await Promise.all(
+    guests.map((email) =>
+      upsertCustomer(admin, service, { restaurantId, email, marketingOptIn: false })
+    ),
+  );
+  const bookings = Array.from({ length: 30 }, (_, i) => ({
+    id: crypto.randomUUID(),
+    email: guests[i % guests.length],
+    covers: 1 + (i % 6),
+    cancelled: i % 3 === 0,
+  }));
+  type Event = { kind: "book" | "cancel"; b: (typeof bookings)[number] };
+  const events: Event[] = bookings.flatMap((b) => [
+    ...Array<Event>(4).fill({ kind: "book", b }),
+    ...(b.cancelled ? Array<Event>(3).fill({ kind: "cancel", b }) : []),
+  ]);
+  const shuffled = fc.sample(fc.shuffledSubarray(events, { minLength: events.length }), {
+    seed: 11,
+    numRuns: 1,
+  })[0];
+  await Promise.all(shuffled.map((e) =>
+    e.kind === "book"
+      ? upsertCustomer(pool, service, {
+        restaurantId,
+        email: e.b.email,
+        marketingOptIn: false,
+        booking: { id: e.b.id, covers: e.b.covers },
+      })
+      : cancelBooking(pool, service, { restaurantId, bookingId: e.b.id, email: e.b.email })
+  ));
+  assertEquals(await assertLedgerConsistent(restaurantId), guests.length);
+  for (const email of guests) {
+    const mine = bookings.filter((b) => b.email === email);
+    const [p] = await admin`
+      select p.total_bookings, p.total_covers, p.total_cancellations
+      from public.customer_profiles p join public.customers c on c.id = p.customer_id
+      where c.restaurant_id = ${restaurantId} and c.email_normalized = ${email}`;
+    assertEquals(
+      [p.total_bookings, p.total_covers, p.total_cancellations],
+      [mine.length, mine.reduce((s, b) => s + b.covers, 0), mine.filter((b) => b.cancelled).length],
+      email,
+    );
+  }
+});
+
+test("teardown: close pools", async () => {
+  await pool.end({ timeout: 1 });
+  await closeAdmin();
+});

@@ -1,0 +1,184 @@
+// Row-level security and grants, per role, as PostgREST would run them:
+// SET ROLE plus request.jwt.claims inside a transaction.
+import type { Claims } from "../supabase/functions/_shared/auth.ts";
+import { upsertCustomer } from "../supabase/functions/_shared/customers.ts";
+import type { Database } from "../supabase/functions/_shared/database.types.ts";
+import { assert, assertEquals, assertRejects } from "./assert.ts";
+import { addStaff, adminSql, claims, closeAdmin, createRestaurant, test } from "./helpers.ts";
+
+type CustomerRow = Database["public"]["Tables"]["customers"]["Row"];
+
+const sql = adminSql();
+const service = claims.service as Claims;
+
+/** Run `query` as `role` with the given JWT claims, like a PostgREST request. */
+async function asRole<T>(
+  role: "anon" | "authenticated" | "service_role",
+  jwt: Record<string, unknown>,
+  query: string,
+): Promise<T[]> {
+  return await sql.begin(async (tx) => {
+    await tx`select set_config('request.jwt.claims', ${JSON.stringify(jwt)}, true)`;
+    await tx.unsafe(`set local role ${role}`);
+    return await tx.unsafe(query);
+  }) as T[];
+}
+
+const isDenied = (e: { code?: string }) => e.code === "42501";
+
+test("RLS is enabled on every table in public", async () => {
+  const rows = await sql`
+    select c.relname, c.relrowsecurity from pg_class c
+    join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = 'public' and c.relkind = 'r'`;
+  assert(rows.length >= 6);
+  for (const r of rows) assert(r.relrowsecurity, `${r.relname} has RLS off`);
+});
+
+test("staff read their restaurant's customers and profiles, and only those", async () => {
+  const mine = await createRestaurant(sql);
+  const theirs = await createRestaurant(sql);
+  const staff = await addStaff(sql, mine);
+  await upsertCustomer(sql, service, {
+    restaurantId: mine,
+    email: "mine@example.com",
+    marketingOptIn: false,
+  });
+  await upsertCustomer(sql, service, {
+    restaurantId: theirs,
+    email: "theirs@example.com",
+    marketingOptIn: false,
+  });
+  const jwt = claims.staff(staff);
+  const customers = await asRole<CustomerRow>(
+    "authenticated",
+    jwt,
+    "select * from public.customers",
+  );
+  assertEquals(customers.map((c) => c.email_normalized), ["mine@example.com"]);
+  const profiles = await asRole<{ restaurant_id: string }>(
+    "authenticated",
+    jwt,
+    "select * from public.customer_profiles",
+  );
+  assertEquals(profiles.map((p) => p.restaurant_id), [mine]);
+  const restaurants = await asRole<{ id: string }>(
+    "authenticated",
+    jwt,
+    "select id from public.restaurants",
+  );
+  assertEquals(restaurants.map((r) => r.id), [mine]);
+  const stranger = await asRole(
+    "authenticated",
+    claims.staff(crypto.randomUUID()),
+    "select * from public.customers",
+  );
+  assertEquals(stranger.length, 0);
+});
+
+test("anon sees nothing and may not call the write functions", async () => {
+  for (
+    const table of [
+      "customers",
+      "customer_profiles",
+      "customer_booking_events",
+      "restaurants",
+      "bookings",
+      "restaurant_memberships",
+    ]
+  ) {
+    await assertRejects(
+      () => asRole("anon", claims.anon, `select * from public.${table}`),
+      isDenied,
+      table,
+    );
+  }
+  for (
+    const fn of [
+      "public.customers_upsert(uuid,text,text,text,boolean,uuid,integer,timestamptz)",
+      "public.customer_cancel(uuid,uuid,uuid,text,text,timestamptz)",
+      "public.set_marketing_consent(uuid,uuid,boolean)",
+    ]
+  ) {
+    const [{ anon, authenticated, service_role }] = await sql`
+      select has_function_privilege('anon', ${fn}, 'execute') as anon,
+        has_function_privilege('authenticated', ${fn}, 'execute') as authenticated,
+        has_function_privilege('service_role', ${fn}, 'execute') as service_role`;
+    assertEquals([anon, authenticated, service_role], [false, true, true], fn);
+  }
+  await assertRejects(
+    () =>
+      asRole(
+        "anon",
+        claims.anon,
+        `select public.customers_upsert('${crypto.randomUUID()}', email => 'x@y.co')`,
+      ),
+    isDenied,
+  );
+});
+
+test("the private functions are reachable by no API role", async () => {
+  const fns = await sql`
+    select p.oid::regprocedure::text as fn from pg_proc p
+    join pg_namespace n on n.oid = p.pronamespace
+    where n.nspname = 'private' and p.proname <> 'is_member'`;
+  assert(fns.length >= 6);
+  for (const { fn } of fns) {
+    for (const role of ["anon", "authenticated", "service_role"]) {
+      const [{ ok }] = await sql`select has_function_privilege(${role}, ${fn}, 'execute') as ok`;
+      assertEquals(ok, false, `${role} may execute ${fn}`);
+    }
+  }
+});
+
+test("staff cannot write customers, profiles or the ledger directly", async () => {
+  const restaurantId = await createRestaurant(sql);
+  const staff = await addStaff(sql, restaurantId);
+  const jwt = claims.staff(staff);
+  await assertRejects(
+    () =>
+      asRole(
+        "authenticated",
+        jwt,
+        `insert into public.customers (restaurant_id, email, email_normalized) values ('${restaurantId}', 'a@b.co', 'a@b.co')`,
+      ),
+    isDenied,
+  );
+  await assertRejects(
+    () => asRole("authenticated", jwt, "update public.customer_profiles set total_bookings = 99"),
+    isDenied,
+  );
+  await assertRejects(
+    () => asRole("authenticated", jwt, "delete from public.customer_booking_events"),
+    isDenied,
+  );
+});
+
+test("staff manage bookings of their restaurant only", async () => {
+  const mine = await createRestaurant(sql);
+  const theirs = await createRestaurant(sql);
+  const staff = await addStaff(sql, mine);
+  const jwt = claims.staff(staff);
+  const insert = (restaurantId: string) =>
+    asRole(
+      "authenticated",
+      jwt,
+      `insert into public.bookings (restaurant_id, party_size, start_at) values ('${restaurantId}', 2, now()) returning id`,
+    );
+  assertEquals((await insert(mine)).length, 1);
+  await assertRejects(() => insert(theirs), isDenied);
+});
+
+test("rpc as service_role goes through the same function", async () => {
+  const restaurantId = await createRestaurant(sql);
+  const [row] = await asRole<{ r: { created: boolean } }>(
+    "service_role",
+    claims.service,
+    `select public.customers_upsert('${restaurantId}', email => 'svc@example.com') as r`,
+  );
+  assertEquals(row.r.created, true);
+});
+
+test("teardown: close pool", async () => {
+  await closeAdmin();
+});
