@@ -13,11 +13,12 @@ const DEMO_RESTAURANT = "00000000-0000-4000-8000-000000000001";
 const DEMO_STAFF = "00000000-0000-4000-8000-0000000000aa";
 
 const db = await ensurePostgres({ name: "postgres", port: DB_PORT });
-let server;
+const running = { server: null };
 let stopping = false;
 async function stop(code = 0) {
   if (stopping) return;
   stopping = true;
+  const { server } = running;
   if (server && server.exitCode === null) {
     server.kill("SIGTERM");
     await new Promise((resolve) => server.once("exit", resolve));
@@ -37,11 +38,12 @@ try {
 
 const keys = localKeys(process.env.SUPABASE_JWT_SECRET);
 const env = functionEnv({ dbUrl: db.url, port: PORT, keys });
-server = spawn(
+const server = spawn(
   path.join(BIN, "deno"),
   ["run", "--allow-net", "--allow-env", "--allow-read", "scripts/serve.ts"],
   { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "inherit", "inherit"] },
 );
+running.server = server;
 server.on("exit", (code) => {
   if (!stopping) {
     console.error(`functions server exited (${code})`);

@@ -22,6 +22,7 @@ export interface NormalizedPhone {
   region: string | null;
 }
 
+// deno-lint-ignore no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const LOCAL_PART = /^[^@\s]{1,64}$/;
 const LABEL = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;

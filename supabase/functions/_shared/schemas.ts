@@ -5,6 +5,7 @@ import { type ErrorDetail, HttpError } from "./http.ts";
 
 // No C0/C1 control characters (NUL included): Postgres cannot store NUL and
 // nobody types the rest into a name or an address.
+// deno-lint-ignore no-control-regex
 const NO_CONTROL = /^[^\u0000-\u001f\u007f-\u009f]*$/;
 
 const id = z.guid("Must be a UUID.").transform((s) => s.toLowerCase());

@@ -1,0 +1,577 @@
+// End to end: the real functions server (scripts/serve.ts) as its own
+// process, called over HTTP with supabase-js `functions.invoke` and fetch.
+import { createClient, FunctionsHttpError } from "@supabase/supabase-js";
+import { exportJWK, generateKeyPair, SignJWT } from "jose";
+import { assert, assertEquals } from "./assert.ts";
+import {
+  addStaff,
+  adminSql,
+  closeAdmin,
+  createRestaurant,
+  PUBLISHABLE_KEY,
+  SECRET_KEY,
+  signToken,
+  startServer,
+  test,
+} from "./helpers.ts";
+
+const sql = adminSql();
+const rsa = await generateKeyPair("RS256", { extractable: true });
+const ec = await generateKeyPair("ES256", { extractable: true });
+const jwks = {
+  keys: [
+    { ...(await exportJWK(rsa.publicKey)), kid: "rsa-1", alg: "RS256", use: "sig" },
+    { ...(await exportJWK(ec.publicKey)), kid: "ec-1", alg: "ES256", use: "sig" },
+  ],
+};
+const server = await startServer({ SUPABASE_JWKS: JSON.stringify(jwks) });
+
+const restaurantId = await createRestaurant(sql, { region: "GB" });
+const otherRestaurantId = await createRestaurant(sql, { region: "US" });
+const staffId = await addStaff(sql, restaurantId);
+const otherStaffId = await addStaff(sql, otherRestaurantId);
+
+const tokens = {
+  service: await signToken({ role: "service_role" }),
+  staff: await signToken({ role: "authenticated", sub: staffId }),
+  otherStaff: await signToken({ role: "authenticated", sub: otherStaffId }),
+  anon: await signToken({ role: "anon" }),
+  expired: await signToken({ role: "service_role" }, {
+    expiresIn: Math.floor(Date.now() / 1000) - 3600,
+  }),
+  badSignature: await signToken({ role: "service_role" }, {
+    secret: "another-secret-that-is-at-least-32-chars!!",
+  }),
+  wrongIssuer: await signToken({ role: "service_role" }, {
+    issuer: "https://evil.example/auth/v1",
+  }),
+  algNone: `${b64({ alg: "none", typ: "JWT" })}.${
+    b64({ role: "service_role", iss: "supabase-demo", exp: 4102444800 })
+  }.`,
+  rs256: await new SignJWT({ role: "authenticated", sub: staffId })
+    .setProtectedHeader({ alg: "RS256", kid: "rsa-1" }).setIssuer("supabase").setExpirationTime(
+      "1h",
+    )
+    .sign(rsa.privateKey),
+  es256: await new SignJWT({ role: "service_role" })
+    .setProtectedHeader({ alg: "ES256", kid: "ec-1" }).setIssuer("supabase").setExpirationTime("1h")
+    .sign(ec.privateKey),
+  // Signed with a key nobody published.
+  rs256Unknown: await new SignJWT({ role: "service_role" })
+    .setProtectedHeader({ alg: "RS256", kid: "rsa-1" }).setIssuer("supabase").setExpirationTime(
+      "1h",
+    )
+    .sign((await generateKeyPair("RS256")).privateKey),
+  // HS/RS confusion: an HS256 token whose "secret" is the public RSA key.
+  confused: await new SignJWT({ role: "service_role" })
+    .setProtectedHeader({ alg: "HS256" }).setIssuer("supabase").setExpirationTime("1h")
+    .sign(new TextEncoder().encode(JSON.stringify(jwks.keys[0]))),
+};
+
+function b64(value: unknown): string {
+  return btoa(JSON.stringify(value)).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
+}
+
+/** supabase-js as an app would use it; the token replaces the anon key's Authorization. */
+function client(token?: string, key = "anon-key-not-used") {
+  return createClient(server.url, key, {
+    auth: { persistSession: false, autoRefreshToken: false },
+    global: token ? { headers: { Authorization: `Bearer ${token}` } } : {},
+  });
+}
+
+async function invoke(name: string, body: unknown, token?: string, key?: string) {
+  const { data, error } = await client(token, key).functions.invoke(name, { body: body as object });
+  if (error instanceof FunctionsHttpError) {
+    const response = error.context as Response;
+    return { status: response.status, body: await response.json(), headers: response.headers };
+  }
+  if (error) throw error;
+  return { status: 200, body: data, headers: new Headers() };
+}
+
+async function post(
+  name: string,
+  init: RequestInit & { token?: string | null } = {},
+  base = server.url,
+) {
+  const headers = new Headers(init.headers);
+  if (init.token !== null) headers.set("authorization", `Bearer ${init.token ?? tokens.service}`);
+  if (!headers.has("content-type") && init.body !== undefined) {
+    headers.set("content-type", "application/json");
+  }
+  const response = await fetch(`${base}/functions/v1/${name}`, {
+    method: "POST",
+    ...init,
+    headers,
+  });
+  const text = await response.text();
+  return {
+    status: response.status,
+    headers: response.headers,
+    body: text ? JSON.parse(text) : null,
+  };
+}
+
+async function tableCounts() {
+  const [row] = await sql`
+    select (select count(*) from public.customers)::int as customers,
+      (select count(*) from public.customer_booking_events)::int as events,
+      (select sum(total_bookings + total_cancellations) from public.customer_profiles)::int as counters`;
+  return row;
+}
+
+function assertErrorShape(body: { error?: { code?: unknown; message?: unknown } }, code: string) {
+  assert(body.error, `no error object: ${JSON.stringify(body)}`);
+  assertEquals(body.error.code, code);
+  assert(typeof body.error.message === "string" && body.error.message.length > 0);
+}
+
+test("customers-upsert via supabase.functions.invoke returns the documented shape", async () => {
+  const bookingId = crypto.randomUUID();
+  const r = await invoke("customers-upsert", {
+    restaurantId,
+    name: "Ada Lovelace",
+    email: "  Ada@Example.COM ",
+    phone: "020 7946 0958",
+    marketingOptIn: true,
+    booking: { id: bookingId, covers: 4, startsAt: "2026-12-24T19:30:00+01:00" },
+  }, tokens.service);
+  assertEquals(r.status, 200);
+  const { customer, profile } = r.body;
+  assertEquals(Object.keys(r.body).sort(), [
+    "bookingRecorded",
+    "conflict",
+    "created",
+    "customer",
+    "matchedBy",
+    "profile",
+  ]);
+  assertEquals(Object.keys(customer).sort(), [
+    "createdAt",
+    "email",
+    "id",
+    "marketingOptIn",
+    "name",
+    "phone",
+    "restaurantId",
+    "updatedAt",
+  ]);
+  assertEquals(Object.keys(profile).sort(), [
+    "firstBookingAt",
+    "lastBookingAt",
+    "marketingOptInAt",
+    "totalBookings",
+    "totalCancellations",
+    "totalCovers",
+  ]);
+  assertEquals([customer.email, customer.phone, customer.name], [
+    "ada@example.com",
+    "+442079460958",
+    "Ada Lovelace",
+  ]);
+  assertEquals([r.body.created, r.body.matchedBy, r.body.conflict, r.body.bookingRecorded], [
+    true,
+    null,
+    null,
+    true,
+  ]);
+  assertEquals([profile.totalBookings, profile.totalCovers], [1, 4]);
+  assertEquals(new Date(profile.firstBookingAt).toISOString(), "2026-12-24T18:30:00.000Z");
+
+  const replay = await invoke("customers-upsert", {
+    restaurantId,
+    email: "ada@example.com",
+    phone: "+44 20 7946 0958",
+    booking: { id: bookingId, covers: 4 },
+  }, tokens.staff);
+  assertEquals(replay.status, 200);
+  assertEquals([replay.body.created, replay.body.matchedBy, replay.body.bookingRecorded], [
+    false,
+    "email_and_phone",
+    false,
+  ]);
+  assertEquals(replay.body.profile.totalBookings, 1);
+  assertEquals(replay.body.customer.marketingOptIn, true);
+});
+
+test("customer-cancel records once; unknown customer and restaurant are 404", async () => {
+  const bookingId = crypto.randomUUID();
+  await invoke("customers-upsert", {
+    restaurantId,
+    email: "cancel@example.com",
+    booking: { id: bookingId, covers: 2 },
+  }, tokens.service);
+  const first = await invoke("customer-cancel", {
+    restaurantId,
+    bookingId,
+    email: "Cancel@example.com",
+  }, tokens.staff);
+  assertEquals(first.status, 200);
+  assertEquals(Object.keys(first.body).sort(), ["cancellationRecorded", "customer", "profile"]);
+  assertEquals([first.body.cancellationRecorded, first.body.profile.totalCancellations], [true, 1]);
+  const again = await invoke("customer-cancel", {
+    restaurantId,
+    bookingId,
+    customerId: first.body.customer.id,
+  }, tokens.service);
+  assertEquals([
+    again.status,
+    again.body.cancellationRecorded,
+    again.body.profile.totalCancellations,
+  ], [200, false, 1]);
+
+  const unknown = await invoke("customer-cancel", {
+    restaurantId,
+    bookingId: crypto.randomUUID(),
+    email: "nobody@example.com",
+  }, tokens.service);
+  assertEquals(unknown.status, 404);
+  assertErrorShape(unknown.body, "customer_not_found");
+  const noRestaurant = await invoke("customers-upsert", {
+    restaurantId: crypto.randomUUID(),
+    email: "x@example.com",
+  }, tokens.service);
+  assertEquals(noRestaurant.status, 404);
+  assertErrorShape(noRestaurant.body, "restaurant_not_found");
+});
+
+test("auth matrix: who may call, and the exact status for everyone else", async () => {
+  const body = () => ({ restaurantId, email: `auth-${crypto.randomUUID()}@example.com` });
+  const cases: Array<[string, string | undefined, string | undefined, number, string?]> = [
+    ["no token", undefined, undefined, 401, "unauthorized"],
+    ["malformed", "not-a-jwt", undefined, 401, "unauthorized"],
+    ["expired", tokens.expired, undefined, 401, "unauthorized"],
+    ["bad signature", tokens.badSignature, undefined, 401, "unauthorized"],
+    ["wrong issuer", tokens.wrongIssuer, undefined, 401, "unauthorized"],
+    ["alg none", tokens.algNone, undefined, 401, "unauthorized"],
+    ["HS/RS confusion", tokens.confused, undefined, 401, "unauthorized"],
+    ["unknown RS256 key", tokens.rs256Unknown, undefined, 401, "unauthorized"],
+    ["unknown secret key", undefined, "sb_secret_not_a_real_key_000000000000", 401, "unauthorized"],
+    ["anon", tokens.anon, undefined, 403, "forbidden"],
+    ["publishable key", undefined, PUBLISHABLE_KEY, 403, "forbidden"],
+    ["staff of another restaurant", tokens.otherStaff, undefined, 403, "forbidden"],
+    ["staff", tokens.staff, undefined, 200],
+    ["staff via RS256 + JWKS", tokens.rs256, undefined, 200],
+    ["service role via ES256 + JWKS", tokens.es256, undefined, 200],
+    ["service role", tokens.service, undefined, 200],
+    ["secret key", undefined, SECRET_KEY, 200],
+  ];
+  for (const [label, token, key, status, code] of cases) {
+    for (const fn of ["customers-upsert", "customer-cancel"]) {
+      const payload = fn === "customers-upsert"
+        ? body()
+        : { restaurantId, bookingId: crypto.randomUUID(), email: "ada@example.com" };
+      const r = await invoke(fn, payload, token, key);
+      assertEquals(r.status, status, `${label} → ${fn}: ${JSON.stringify(r.body)}`);
+      if (code) assertErrorShape(r.body, code);
+    }
+  }
+  const raw = await post("customers-upsert", {
+    token: null,
+    headers: { apikey: SECRET_KEY },
+    body: JSON.stringify(body()),
+  });
+  assertEquals(raw.status, 200, "secret key in the apikey header alone");
+  const noAuth = await post("customers-upsert", { token: null, body: JSON.stringify(body()) });
+  assertEquals(noAuth.headers.get("www-authenticate"), 'Bearer realm="functions"');
+});
+
+test("staff of another restaurant cannot reach this restaurant's customer or booking", async () => {
+  const bookingId = crypto.randomUUID();
+  const mine = await invoke("customers-upsert", {
+    restaurantId,
+    email: "private@example.com",
+    booking: { id: bookingId, covers: 2 },
+  }, tokens.staff);
+  const byId = await invoke("customer-cancel", {
+    restaurantId,
+    bookingId,
+    customerId: mine.body.customer.id,
+  }, tokens.otherStaff);
+  assertEquals(byId.status, 403);
+  assert(!JSON.stringify(byId.body).includes("private@example.com"));
+  // Naming the customer under their own restaurant: it is not theirs.
+  const underOwn = await invoke("customer-cancel", {
+    restaurantId: otherRestaurantId,
+    bookingId,
+    customerId: mine.body.customer.id,
+  }, tokens.otherStaff);
+  assertEquals(underOwn.status, 404);
+  assertErrorShape(underOwn.body, "customer_not_found");
+  const [p] =
+    await sql`select total_cancellations from public.customer_profiles where customer_id = ${mine.body.customer.id}`;
+  assertEquals(p.total_cancellations, 0);
+});
+
+test("error table: every client mistake is a 4xx JSON error and changes nothing", async () => {
+  const before = await tableCounts();
+  const cases: Array<[string, RequestInit & { token?: string | null }, number, string]> = [
+    ["truncated JSON", { body: '{"restaurantId": "' }, 400, "invalid_json"],
+    ["empty body", { body: "" }, 400, "invalid_json"],
+    [
+      "invalid UTF-8",
+      { body: new Uint8Array([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d]) },
+      400,
+      "invalid_json",
+    ],
+    ["array body", { body: "[]" }, 400, "invalid_request"],
+    ["no contact", { body: JSON.stringify({ restaurantId }) }, 400, "invalid_request"],
+    ["bad phone", { body: JSON.stringify({ restaurantId, phone: "12" }) }, 400, "invalid_request"],
+    [
+      "bad email",
+      { body: JSON.stringify({ restaurantId, email: "no-at-sign" }) },
+      400,
+      "invalid_request",
+    ],
+    [
+      "covers 0",
+      {
+        body: JSON.stringify({
+          restaurantId,
+          email: "a@b.co",
+          booking: { id: crypto.randomUUID(), covers: 0 },
+        }),
+      },
+      400,
+      "invalid_request",
+    ],
+    [
+      "NUL in name",
+      { body: JSON.stringify({ restaurantId, email: "a@b.co", name: "a\u0000b" }) },
+      400,
+      "invalid_request",
+    ],
+    [
+      "text/plain",
+      { body: "{}", headers: { "content-type": "text/plain" } },
+      415,
+      "unsupported_media_type",
+    ],
+    [
+      "over 64 KiB",
+      { body: JSON.stringify({ restaurantId, name: "x".repeat(70_000) }) },
+      413,
+      "payload_too_large",
+    ],
+  ];
+  for (const [label, init, status, code] of cases) {
+    const r = await post("customers-upsert", init);
+    assertEquals(r.status, status, `${label}: ${JSON.stringify(r.body)}`);
+    assertErrorShape(r.body, code);
+  }
+  const unknown = await post("customers-upsert", {
+    body: JSON.stringify({ restaurantId, email: "a@b.co", emial: "typo", extra: 1 }),
+  });
+  assertEquals(unknown.status, 400);
+  assertEquals(
+    unknown.body.error.details.map((d: { path: string }) => d.path).sort(),
+    ["emial", "extra"],
+  );
+  const fields = await post("customer-cancel", {
+    body: JSON.stringify({ restaurantId: "nope", bookingId: 5 }),
+  });
+  assertEquals(fields.status, 400);
+  assertEquals(fields.body.error.details.map((d: { path: string }) => d.path).sort(), [
+    "bookingId",
+    "restaurantId",
+  ]);
+  assertEquals(await tableCounts(), before);
+});
+
+test("methods and CORS", async () => {
+  const preflight = await fetch(`${server.url}/functions/v1/customers-upsert`, {
+    method: "OPTIONS",
+    headers: { origin: "https://app.example", "access-control-request-method": "POST" },
+  });
+  await preflight.body?.cancel();
+  assertEquals(preflight.status, 204);
+  const allowed = preflight.headers.get("access-control-allow-headers") ?? "";
+  for (const h of ["authorization", "x-client-info", "apikey", "content-type"]) {
+    assert(allowed.includes(h), h);
+  }
+  assertEquals(preflight.headers.get("access-control-allow-origin"), "*");
+  for (const method of ["GET", "PUT", "DELETE", "PATCH"]) {
+    const r = await fetch(`${server.url}/functions/v1/customer-cancel`, { method });
+    const body = await r.json();
+    assertEquals(r.status, 405);
+    assertEquals(r.headers.get("allow"), "POST, OPTIONS");
+    assertErrorShape(body, "method_not_allowed");
+  }
+});
+
+test("Database Webhooks: INSERT records the booking, UPDATE to cancelled records the cancellation", async () => {
+  const [booking] = await sql`
+    insert into public.bookings (restaurant_id, customer_name, customer_email, customer_phone, party_size, start_at, status, marketing_opt_in)
+    values (${restaurantId}, 'Webhook Guest', 'Hook@Example.com', '07912 345690', 3, '2026-12-31T20:00:00Z', 'confirmed', true)
+    returning to_jsonb(bookings.*) as record`;
+  const record = booking.record;
+  const insert = { type: "INSERT", table: "bookings", schema: "public", record, old_record: null };
+  const first = await invoke("customers-upsert", insert, tokens.service);
+  assertEquals(first.status, 200);
+  assertEquals([first.body.bookingRecorded, first.body.customer.email, first.body.customer.phone], [
+    true,
+    "hook@example.com",
+    "+447912345690",
+  ]);
+  const duplicate = await invoke("customers-upsert", insert, tokens.service);
+  assertEquals([
+    duplicate.status,
+    duplicate.body.bookingRecorded,
+    duplicate.body.profile.totalBookings,
+  ], [200, false, 1]);
+
+  const [updated] = await sql`
+    update public.bookings set status = 'cancelled', updated_at = now() where id = ${record.id}
+    returning to_jsonb(bookings.*) as record`;
+  const update = {
+    type: "UPDATE",
+    table: "bookings",
+    schema: "public",
+    record: updated.record,
+    old_record: record,
+  };
+  const cancelled = await invoke("customer-cancel", update, tokens.service);
+  assertEquals([
+    cancelled.status,
+    cancelled.body.cancellationRecorded,
+    cancelled.body.profile.totalCancellations,
+  ], [200, true, 1]);
+  const again = await invoke("customer-cancel", update, tokens.service);
+  assertEquals([again.body.cancellationRecorded, again.body.profile.totalCancellations], [
+    false,
+    1,
+  ]);
+
+  const ignoredCases: Array<[string, unknown]> = [
+    ["customers-upsert", update],
+    ["customer-cancel", insert],
+    ["customer-cancel", { ...update, record: { ...updated.record, status: "completed" } }],
+    ["customer-cancel", { ...update, old_record: updated.record }],
+    ["customers-upsert", { ...insert, type: "DELETE", record: null, old_record: record }],
+    ["customers-upsert", { ...insert, table: "restaurants" }],
+    ["customers-upsert", {
+      ...insert,
+      record: { ...record, id: crypto.randomUUID(), customer_email: null, customer_phone: null },
+    }],
+  ];
+  for (const [fn, body] of ignoredCases) {
+    const r = await invoke(fn, body, tokens.service);
+    assertEquals(r.status, 200, JSON.stringify(r.body));
+    assertEquals(r.body.ignored, true);
+    assert(typeof r.body.reason === "string");
+  }
+  const fromStaff = await invoke("customers-upsert", insert, tokens.staff);
+  assertEquals(fromStaff.status, 403);
+  const badRecord = await invoke("customers-upsert", {
+    ...insert,
+    record: { ...record, party_size: "many" },
+  }, tokens.service);
+  assertEquals(badRecord.status, 400);
+  assertEquals(badRecord.body.error.details[0].path, "record.party_size");
+});
+
+test("the webhook migration's triggers deliver what the functions expect", async () => {
+  // Supabase's supabase_functions.http_request and Vault, stood in for inside
+  // a transaction that is rolled back: the stand-in records each request
+  // (url, headers, the payload pg_net would send) instead of sending it.
+  type Captured = { url: string; headers: Record<string, string>; payload: unknown };
+  const rollback = new Error("rollback");
+  let captured: Captured[] = [];
+  await sql.begin(async (tx) => {
+    await tx.unsafe(`
+      create schema supabase_functions;
+      create table supabase_functions.sent (url text, headers jsonb, payload jsonb);
+      create function supabase_functions.http_request() returns trigger language plpgsql as $f$
+      begin
+        insert into supabase_functions.sent values (tg_argv[0], tg_argv[2]::jsonb, jsonb_build_object(
+          'type', tg_op, 'table', tg_table_name, 'schema', tg_table_schema,
+          'record', to_jsonb(new), 'old_record', case when tg_op = 'UPDATE' then to_jsonb(old) end));
+        return new;
+      end $f$;
+      create schema vault;
+      create view vault.decrypted_secrets as
+        select * from (values ('customers_functions_url', '${server.url}/functions/v1/'),
+                              ('customers_service_key', '${tokens.service}')) s(name, decrypted_secret);
+    `);
+    const [{ installed }] = await tx`select private.install_booking_webhooks() as installed`;
+    assertEquals(installed, true);
+    const [{ id }] = await tx`
+      insert into public.bookings (restaurant_id, customer_email, party_size, start_at, status)
+      values (${restaurantId}, 'trigger@example.com', 5, now() + interval '1 day', 'confirmed')
+      returning id`;
+    await tx`update public.bookings set party_size = 6 where id = ${id}`;
+    await tx`update public.bookings set status = 'cancelled' where id = ${id}`;
+    captured = await tx`select url, headers, payload from supabase_functions.sent` as never;
+    throw rollback;
+  }).catch((e) => {
+    if (e !== rollback) throw e;
+  });
+  assertEquals(captured.map((c) => c.url.replace(server.url, "")), [
+    "/functions/v1/customers-upsert",
+    "/functions/v1/customer-cancel",
+  ]);
+  const results = [];
+  for (const c of captured) {
+    const r = await post(c.url.replace(`${server.url}/functions/v1/`, ""), {
+      token: null,
+      headers: c.headers,
+      body: JSON.stringify(c.payload),
+    });
+    results.push(r);
+  }
+  assertEquals(results.map((r) => r.status), [200, 200]);
+  assertEquals(results[0].body.bookingRecorded, true);
+  assertEquals(results[1].body.cancellationRecorded, true);
+  assertEquals(results[1].body.profile.totalCancellations, 1);
+  const [{ count }] =
+    await sql`select count(*)::int from pg_trigger where tgname like 'customer%_on_booking_%'`;
+  assertEquals(count, 0, "the stand-in transaction left nothing behind");
+});
+
+test("an unreachable database is a fast 503 with Retry-After", async () => {
+  const down = await startServer({
+    SUPABASE_DB_URL: "postgresql://postgres:postgres@127.0.0.1:1/postgres",
+  });
+  try {
+    const started = performance.now();
+    const r = await post("customers-upsert", {
+      body: JSON.stringify({ restaurantId, email: "down@example.com" }),
+    }, down.url);
+    assert(performance.now() - started < 5000);
+    assertEquals(r.status, 503);
+    assertErrorShape(r.body, "unavailable");
+    assert(Number(r.headers.get("retry-after")) > 0);
+  } finally {
+    await down.stop();
+  }
+});
+
+test("logs: one JSON line per request with id, function, status and duration; no contacts", async () => {
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const lines = server.logs.filter((l) => l.includes('"msg":"request"')).map((l) => JSON.parse(l));
+  assert(lines.length > 50);
+  for (const line of lines) {
+    assert(typeof line.requestId === "string" && line.requestId.length > 0);
+    assert(["customers-upsert", "customer-cancel"].includes(line.fn));
+    assert(typeof line.status === "number" && typeof line.durationMs === "number");
+  }
+  const text = server.logs.join("\n");
+  for (
+    const secret of [
+      "ada@example.com",
+      "Ada@Example.COM",
+      "hook@example.com",
+      "7946",
+      "+4479123456",
+      "07912",
+    ]
+  ) {
+    assert(!text.includes(secret), `log contains ${secret}`);
+  }
+});
+
+test("teardown: stop server and pool", async () => {
+  await server.stop();
+  await closeAdmin();
+});
