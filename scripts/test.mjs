@@ -12,6 +12,39 @@ import { typesAreFresh } from "./lib/types.mjs";
 // deno-lint-ignore no-control-regex
 const ANSI = /\x1b\[[0-9;]*m/g;
 const args = process.argv.slice(2);
+
+/**
+ * `supabase db lint` (plpgsql_check) over our schemas, where the server has
+ * the extension available; REQUIRE_DB_LINT=1 makes its absence a failure.
+ */
+async function lintDatabase(url) {
+  const { rows } = await runSql(
+    url,
+    "select 1 from pg_available_extensions where name = 'plpgsql_check'",
+  );
+  if (rows.length === 0) {
+    process.stdout.write("\n== supabase db lint\n");
+    if (process.env.REQUIRE_DB_LINT === "1") {
+      failures++;
+      console.log("FAILED: plpgsql_check is not available on this server");
+    } else {
+      console.log("skipped: plpgsql_check is not available on this server");
+    }
+    return;
+  }
+  await run("supabase db lint", path.join(BIN, "supabase"), [
+    "db",
+    "lint",
+    "--db-url",
+    url,
+    "--schema",
+    "public,private",
+    "--level",
+    "warning",
+    "--fail-on",
+    "warning",
+  ], { PGSSLMODE: "disable" });
+}
 const deno = path.join(BIN, "deno");
 let failures = 0;
 let passed = 0;
@@ -66,6 +99,7 @@ try {
       failures++;
       console.log("STALE: supabase/functions/_shared/database.types.ts; run `npm run gen:types`");
     }
+    await lintDatabase(url);
     await run("deno fmt --check", deno, ["fmt", "--check"]);
     await run("deno lint", deno, ["lint"]);
     await run("deno check", deno, [
