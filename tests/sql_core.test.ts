@@ -383,6 +383,34 @@ test("rpc wrappers read the caller from request.jwt.claims", async () => {
     }), (e: { code?: string }) => e.code === "PT403");
 });
 
+test("property: inlined literals round-trip any text exactly, never as SQL", async () => {
+  const { literal } = await import("../supabase/functions/_shared/db.ts");
+  const fc = (await import("fast-check")).default;
+  const tricky = [
+    "$v$",
+    "$v0$",
+    "'; drop table public.customers; --",
+    "\\",
+    "$$",
+    "$v$$v0$$v1$",
+    "O'Brien",
+  ];
+  const strings = fc.oneof(
+    fc.string({ unit: "grapheme", maxLength: 40 }),
+    fc.constantFrom(...tricky),
+    fc.array(fc.constantFrom(...tricky, "x", " "), { maxLength: 6 }).map((a) => a.join("")),
+  ).filter((s) => !s.includes("\u0000"));
+  const samples = fc.sample(strings, { seed: 3, numRuns: 300 });
+  const rows = await sql.unsafe(
+    `select * from (values ${
+      samples.map((s, i) => `(${i}, ${literal(s)}::text)`).join(", ")
+    }) v(i, t)`,
+  );
+  for (const row of rows) assertEquals(row.t, samples[row.i]);
+  const [{ n }] = await sql`select count(*)::int as n from public.customers`;
+  assert(n >= 0, "customers table still there");
+});
+
 test("teardown: close pool", async () => {
   await closeAdmin();
 });

@@ -27,6 +27,8 @@ export interface Caller {
 
 export interface AuthConfig {
   jwtSecret: Uint8Array | null;
+  /** Tokens already verified, by their exact text: a busy caller reuses one token. */
+  verified: Map<string, Claims>;
   jwks: JWTVerifyGetKey | null;
   issuers: string[];
   secretKeyDigests: Uint8Array[];
@@ -35,6 +37,7 @@ export interface AuthConfig {
 
 const ASYMMETRIC_ALGS = ["RS256", "RS384", "RS512", "ES256", "ES384", "EdDSA"];
 const CLOCK_TOLERANCE_S = 30;
+const VERIFIED_MAX = 1000;
 
 /** Read the verification material the hosted runtime (or `npm start`) provides. */
 export function authConfigFromEnv(env: { get(name: string): string | undefined }): AuthConfig {
@@ -56,6 +59,7 @@ export function authConfigFromEnv(env: { get(name: string): string | undefined }
     : [...(url ? [new URL("/auth/v1", url).href] : []), "supabase", "supabase-demo"];
   return {
     jwtSecret: secret ? new TextEncoder().encode(secret) : null,
+    verified: new Map(),
     jwks,
     issuers,
     secretKeyDigests: parseKeyList(env.get("SUPABASE_SECRET_KEYS")).map(digestSync),
@@ -107,6 +111,18 @@ export async function authenticate(req: Request, config: AuthConfig): Promise<Ca
 }
 
 async function verifyJwt(token: string, config: AuthConfig): Promise<Claims> {
+  const known = config.verified.get(token);
+  if (known && Date.now() / 1000 <= (known.exp ?? 0) + CLOCK_TOLERANCE_S) return known;
+  if (known) config.verified.delete(token);
+  const claims = await verifyJwtUncached(token, config);
+  if (config.verified.size >= VERIFIED_MAX) {
+    config.verified.delete(config.verified.keys().next().value!);
+  }
+  config.verified.set(token, claims);
+  return claims;
+}
+
+async function verifyJwtUncached(token: string, config: AuthConfig): Promise<Claims> {
   let alg: string | undefined;
   try {
     alg = decodeProtectedHeader(token).alg;

@@ -3,7 +3,7 @@
 // national phone numbers need the restaurant's region, which is cached per
 // isolate and re-checked by SQL on every call.
 import type { Claims } from "./auth.ts";
-import { isRegionMismatch, type Sql, toHttpError } from "./db.ts";
+import { callFunction, isRegionMismatch, type Sql, toHttpError } from "./db.ts";
 import { type ErrorDetail, HttpError } from "./http.ts";
 import {
   isInternational,
@@ -70,15 +70,20 @@ export async function upsertCustomer(
   const name = normalizeName(req.name);
   const booking = req.booking ?? null;
   return await withRegion(sql, claims, req.restaurantId, req.phone, paths, async (phone) => {
-    const [row] = await sql`
-      select private.customers_upsert(
-        ${sql.json(claims as never)}, ${req.restaurantId}::uuid, ${name},
-        ${email?.display ?? null}, ${email?.normalized ?? null},
-        ${phone?.display ?? null}, ${phone?.e164 ?? null}, ${phone?.region ?? null},
-        ${req.marketingOptIn}, ${booking?.id ?? null}::uuid, ${booking?.covers ?? null}::int,
-        ${booking?.startsAt ?? null}::timestamptz
-      ) as result`;
-    return row.result as UpsertResult;
+    return await callFunction<UpsertResult>(sql, "private.customers_upsert", [
+      [JSON.stringify(claims), "jsonb"],
+      [req.restaurantId, "uuid"],
+      [name, "text"],
+      [email?.display, "text"],
+      [email?.normalized, "text"],
+      [phone?.display, "text"],
+      [phone?.e164, "text"],
+      [phone?.region, "text"],
+      [req.marketingOptIn, "boolean"],
+      [booking?.id, "uuid"],
+      [booking?.covers, "integer"],
+      [booking?.startsAt, "timestamptz"],
+    ]);
   });
 }
 
@@ -90,13 +95,16 @@ export async function cancelBooking(
 ): Promise<CancelResult> {
   const email = req.email ? emailOrThrow(req.email, paths) : null;
   return await withRegion(sql, claims, req.restaurantId, req.phone, paths, async (phone) => {
-    const [row] = await sql`
-      select private.customer_cancel(
-        ${sql.json(claims as never)}, ${req.restaurantId}::uuid, ${req.bookingId}::uuid,
-        ${req.customerId ?? null}::uuid, ${email?.normalized ?? null}, ${phone?.e164 ?? null},
-        ${phone?.region ?? null}, ${req.cancelledAt ?? null}::timestamptz
-      ) as result`;
-    return row.result as CancelResult;
+    return await callFunction<CancelResult>(sql, "private.customer_cancel", [
+      [JSON.stringify(claims), "jsonb"],
+      [req.restaurantId, "uuid"],
+      [req.bookingId, "uuid"],
+      [req.customerId, "uuid"],
+      [email?.normalized, "text"],
+      [phone?.e164, "text"],
+      [phone?.region, "text"],
+      [req.cancelledAt, "timestamptz"],
+    ]);
   });
 }
 
@@ -162,10 +170,12 @@ async function withRegion<T>(
 
 async function lookupRegion(sql: Sql, claims: Claims, restaurantId: string): Promise<string> {
   try {
-    const [row] = await sql`
-      select private.authorize(${sql.json(claims as never)}, ${restaurantId}::uuid) as region`;
-    rememberRegion(restaurantId, row.region);
-    return row.region;
+    const region = await callFunction<string>(sql, "private.authorize", [
+      [JSON.stringify(claims), "jsonb"],
+      [restaurantId, "uuid"],
+    ]);
+    rememberRegion(restaurantId, region);
+    return region;
   } catch (error) {
     throw toHttpError(error);
   }

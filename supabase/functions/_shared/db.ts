@@ -42,6 +42,41 @@ export function createSql(url: string, options: DbOptions = {}): Sql {
   });
 }
 
+export type SqlValue = string | number | boolean | null | undefined;
+
+/**
+ * A SQL literal. Text is dollar-quoted with a tag it does not contain, so no
+ * value can end the literal, whatever standard_conforming_strings says.
+ */
+export function literal(value: SqlValue): string {
+  if (value === null || value === undefined) return "null";
+  if (typeof value === "boolean") return value ? "true" : "false";
+  if (typeof value === "number") {
+    if (!Number.isFinite(value)) throw new TypeError("non-finite number");
+    return String(value);
+  }
+  let tag = "$v$";
+  for (let i = 0; value.includes(tag); i++) tag = `$v${i}$`;
+  return `${tag}${value}${tag}`;
+}
+
+/**
+ * Call a SQL function with typed arguments in ONE round trip. postgres.js
+ * sends a parameterized query without prepared statements (which the
+ * transaction pooler cannot keep) as Parse/Describe, waits for the parameter
+ * types, then Bind/Execute: two round trips. Inlined literals with explicit
+ * casts need no parameter description, so the whole call is one message.
+ */
+export async function callFunction<T>(
+  sql: Sql,
+  fn: string,
+  args: Array<[SqlValue, string]>,
+): Promise<T> {
+  const list = args.map(([value, type]) => `${literal(value)}::${type}`).join(", ");
+  const [row] = await sql.unsafe(`select ${fn}(${list}) as result`);
+  return row.result as T;
+}
+
 /** Postgres SQLSTATEs (and driver codes) that mean "the database is not reachable right now". */
 const UNAVAILABLE = new Set([
   "ECONNREFUSED",

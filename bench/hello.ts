@@ -1,0 +1,2 @@
+// The cold-start reference: a bare Deno.serve.
+Deno.serve({ onListen: () => {} }, () => new Response("hello"));

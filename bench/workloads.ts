@@ -1,0 +1,120 @@
+// Benchmark workloads: realistic contacts in mixed national/international
+// phone formats, for one GB restaurant. Each workload has untimed setup
+// requests (run through the SQL function) and the timed requests.
+import type { UpsertRequest } from "../supabase/functions/_shared/schemas.ts";
+
+export type WorkloadName = "new" | "returning" | "replays" | "cross";
+export const WORKLOADS: WorkloadName[] = ["new", "returning", "replays", "cross"];
+export const HOT = 100;
+
+export interface Workload {
+  name: WorkloadName;
+  setup: UpsertRequest[];
+  requests: UpsertRequest[];
+  /** Customers the restaurant must have afterwards. */
+  customers: number;
+  /** Distinct bookings, i.e. what sum(total_bookings) must be. */
+  bookings: number;
+}
+
+/** A valid UK mobile number (0<prefix> 000000 + i), written in one of four ways. */
+export function ukMobile(prefix: string, i: number, format = i): string {
+  const sub = String(i).padStart(6, "0");
+  switch (format % 4) {
+    case 0:
+      return `0${prefix} ${sub}`;
+    case 1:
+      return `+44 ${prefix} ${sub}`;
+    case 2:
+      return `0044${prefix}${sub}`;
+    default:
+      return `(0${prefix}) ${sub.slice(0, 3)}-${sub.slice(3)}`;
+  }
+}
+
+/** Deterministic UUIDs, so runs are comparable. */
+function bookingId(run: string, i: number): string {
+  const hex = (i + 1).toString(16).padStart(12, "0");
+  const tag = [...run].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 7).toString(16).padStart(
+    8,
+    "0",
+  );
+  return `${tag}-0000-4000-8000-${hex}`;
+}
+
+function startsAt(i: number): string {
+  return new Date(Date.UTC(2026, 11, 1, 18) + (i % 90) * 86_400_000).toISOString();
+}
+
+export function makeWorkload(name: WorkloadName, restaurantId: string, n: number): Workload {
+  const booking = (i: number) => ({
+    id: bookingId(name, i),
+    covers: 1 + (i % 8),
+    startsAt: startsAt(i),
+  });
+  const hot = (k: number): UpsertRequest => ({
+    restaurantId,
+    name: `Regular ${k}`,
+    email: `Regular.${k}@Example.com`,
+    phone: ukMobile("7500", k),
+    marketingOptIn: k % 3 === 0,
+  });
+  switch (name) {
+    case "new":
+      return {
+        name,
+        setup: [],
+        requests: Array.from({ length: n }, (_, i) => ({
+          restaurantId,
+          name: `Guest ${i}`,
+          email: `guest.${i}@example.com`,
+          phone: ukMobile("7400", i),
+          marketingOptIn: i % 2 === 0,
+          booking: booking(i),
+        })),
+        customers: n,
+        bookings: n,
+      };
+    case "returning":
+    case "replays": {
+      // Returning guests identified by email, by phone (another format), or both.
+      const requests = Array.from({ length: n }, (_, i): UpsertRequest => {
+        const k = i % HOT;
+        const base = hot(k);
+        const by = i % 3;
+        return {
+          restaurantId,
+          email: by === 1 ? null : base.email!.toLowerCase(),
+          phone: by === 0 ? null : ukMobile("7500", k, i),
+          marketingOptIn: false,
+          booking: booking(i),
+        };
+      });
+      const setup = Array.from({ length: HOT }, (_, k) => hot(k));
+      return name === "returning"
+        ? { name, setup, requests, customers: HOT, bookings: n }
+        : { name, setup: [...setup, ...requests], requests, customers: HOT, bookings: n };
+    }
+    case "cross":
+      // Email of guest k with the phone of guest k+1: every request conflicts.
+      return {
+        name,
+        setup: Array.from({ length: HOT }, (_, k) => ({
+          restaurantId,
+          name: `Pair ${k}`,
+          email: `pair.${k}@example.com`,
+          phone: ukMobile("7800", k),
+          marketingOptIn: false,
+        })),
+        requests: Array.from({ length: n }, (_, i) => ({
+          restaurantId,
+          email: `pair.${i % HOT}@example.com`,
+          phone: ukMobile("7800", (i + 1) % HOT),
+          marketingOptIn: false,
+          booking: booking(i),
+        })),
+        customers: HOT,
+        bookings: n,
+      };
+  }
+}
