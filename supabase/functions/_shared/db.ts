@@ -11,18 +11,30 @@ export interface DbOptions {
   max?: number;
   /** Seconds to wait for a connection before the request fails with 503. */
   connectTimeout?: number;
+  /** Server-side statement_timeout (ms), sent at connection start when set. */
+  statementTimeoutMs?: number;
 }
 
 let shared: Sql | null = null;
+
+/**
+ * How long one call may take from the caller's side, waiting for a pooled
+ * connection included, before it is cancelled and answered 503. Postgres
+ * also gives up on a lock after 5 s (lock_timeout on the functions).
+ */
+let queryTimeoutMs = 10_000;
 
 /** The isolate's pool, created on first use from SUPABASE_DB_URL. */
 export function getSql(env: { get(name: string): string | undefined } = Deno.env): Sql {
   if (shared) return shared;
   const url = env.get("SUPABASE_DB_URL");
   if (!url) throw new Error("SUPABASE_DB_URL is not set");
+  const statementTimeout = env.get("DB_STATEMENT_TIMEOUT_MS");
+  queryTimeoutMs = Number(env.get("DB_QUERY_TIMEOUT_MS") ?? queryTimeoutMs);
   shared = createSql(url, {
     max: Number(env.get("DB_POOL_MAX") ?? "8"),
     connectTimeout: Number(env.get("DB_CONNECT_TIMEOUT_S") ?? "3"),
+    statementTimeoutMs: statementTimeout ? Number(statementTimeout) : undefined,
   });
   return shared;
 }
@@ -36,7 +48,10 @@ export function createSql(url: string, options: DbOptions = {}): Sql {
     idle_timeout: 60,
     max_lifetime: 30 * 60,
     onnotice: () => {},
-    connection: { application_name: "customers-module" },
+    connection: {
+      application_name: "customers-module",
+      ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
+    },
     // jsonb results are parsed by postgres.js; timestamps stay as the JSON
     // text Postgres produced inside jsonb_build_object.
   });
@@ -71,10 +86,25 @@ export async function callFunction<T>(
   sql: Sql,
   fn: string,
   args: Array<[SqlValue, string]>,
+  timeoutMs = queryTimeoutMs,
 ): Promise<T> {
   const list = args.map(([value, type]) => `${literal(value)}::${type}`).join(", ");
-  const [row] = await sql.unsafe(`select ${fn}(${list}) as result`);
-  return row.result as T;
+  const query = sql.unsafe(`select ${fn}(${list}) as result`);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      // A call that was already committed stays committed; every call is
+      // idempotent, so the caller's retry is safe either way.
+      query.cancel();
+      reject(Object.assign(new Error("query timed out"), { code: "QUERY_TIMEOUT" }));
+    }, timeoutMs);
+  });
+  try {
+    const [row] = await Promise.race([query, timeout]);
+    return row.result as T;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Postgres SQLSTATEs (and driver codes) that mean "the database is not reachable right now". */
@@ -92,6 +122,8 @@ const UNAVAILABLE = new Set([
   "57P03", // cannot_connect_now
   "53300", // too_many_connections
   "57014", // query_canceled (statement timeout)
+  "55P03", // lock_not_available (lock_timeout)
+  "QUERY_TIMEOUT", // callFunction's own deadline
   "40P01", // deadlock_detected: retryable, never expected
   "40001", // serialization_failure: retryable
 ]);
