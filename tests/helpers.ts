@@ -69,6 +69,7 @@ export async function signToken(
 
 export interface Server {
   url: string;
+  pid: number;
   logs: string[];
   stop(): Promise<void>;
 }
@@ -115,6 +116,7 @@ export async function startServer(env: Record<string, string> = {}): Promise<Ser
   ]);
   return {
     url,
+    pid: child.pid,
     logs,
     async stop() {
       try {

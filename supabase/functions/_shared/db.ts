@@ -46,6 +46,9 @@ export function createSql(url: string, options: DbOptions = {}): Sql {
     max: options.max ?? 8,
     connect_timeout: options.connectTimeout ?? 3,
     idle_timeout: 60,
+    // Reconnect quickly once Postgres is back: the default backoff grows to
+    // 20 s after a few refused connections, far past any caller's patience.
+    backoff: (attempt: number) => Math.min(0.05 * 2 ** attempt, 0.5),
     max_lifetime: 30 * 60,
     onnotice: () => {},
     connection: {

@@ -1,0 +1,253 @@
+// Access: every endpoint × every kind of caller × the restaurant it names.
+// The answer must be exactly the documented one, and no answer to a caller
+// of restaurant B (or to a refused caller) may carry restaurant A's data.
+import { exportJWK, generateKeyPair, SignJWT } from "jose";
+import type { Sql } from "../../supabase/functions/_shared/db.ts";
+import { isErrorShape, jsonHeaders, send, type Summary } from "./common.ts";
+
+export interface AccessOptions {
+  base: string;
+  sql: Sql;
+  sign: (
+    payload: Record<string, unknown>,
+    options?: { secret?: string; expiresIn?: number | string; issuer?: string },
+  ) => Promise<string>;
+  secretKey: string;
+  publishableKey: string;
+  /** The RSA public key the server trusts (its SUPABASE_JWKS), for the HS/RS confusion attack. */
+  rsaPublicJwk: Record<string, unknown>;
+}
+
+/** The key pair and JWKS a server under test should trust. */
+export async function accessKeys() {
+  const rsa = await generateKeyPair("RS256", { extractable: true });
+  const jwk = {
+    ...(await exportJWK(rsa.publicKey)),
+    kid: "hardening-rsa",
+    alg: "RS256",
+    use: "sig",
+  };
+  return { rsa, jwk, jwks: JSON.stringify({ keys: [jwk] }) };
+}
+
+type Who =
+  | "no credential"
+  | "malformed header"
+  | "not a JWT"
+  | "expired"
+  | "alg none"
+  | "HS/RS confusion"
+  | "wrong issuer"
+  | "wrong secret"
+  | "unknown secret key"
+  | "anon"
+  | "publishable key"
+  | "staff of B"
+  | "staff of A"
+  | "service role"
+  | "secret key";
+
+const UNAUTHENTICATED: Who[] = [
+  "no credential",
+  "malformed header",
+  "not a JWT",
+  "expired",
+  "alg none",
+  "HS/RS confusion",
+  "wrong issuer",
+  "wrong secret",
+  "unknown secret key",
+];
+
+function b64url(value: unknown): string {
+  return btoa(JSON.stringify(value)).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
+}
+
+export async function runAccess(o: AccessOptions): Promise<Summary> {
+  const failures: string[] = [];
+  const [{ id: a }, { id: b }] = await o.sql`
+    insert into public.restaurants (name, phone_region) values ('A', 'GB'), ('B', 'FR') returning id`;
+  const staffA = crypto.randomUUID();
+  const staffB = crypto.randomUUID();
+  await o.sql`
+    insert into public.restaurant_memberships (restaurant_id, user_id)
+    values (${a}, ${staffA}), (${b}, ${staffB})`;
+  const service = await o.sign({ role: "service_role" });
+  const secretA = { email: "secret.guest@a.example", phone: "+447912400001" };
+  const created = await send(
+    o.base,
+    "customers-upsert",
+    JSON.stringify({
+      restaurantId: a,
+      ...secretA,
+      booking: { id: crypto.randomUUID(), covers: 2 },
+    }),
+    jsonHeaders(service),
+  );
+  const customerA = (created.body as { customer: { id: string } }).customer.id;
+  const aData = [customerA, secretA.email, secretA.phone, "7912400001"];
+
+  const headersFor = async (who: Who): Promise<Record<string, string>> => {
+    const json = { "content-type": "application/json" };
+    const bearer = (token: string) => ({ ...json, authorization: `Bearer ${token}` });
+    switch (who) {
+      case "no credential":
+        return json;
+      case "malformed header":
+        return { ...json, authorization: "Basic dXNlcjpwYXNz" };
+      case "not a JWT":
+        return bearer("definitely.not.ajwt");
+      case "expired":
+        return bearer(
+          await o.sign({ role: "service_role" }, {
+            expiresIn: Math.floor(Date.now() / 1000) - 120,
+          }),
+        );
+      case "alg none":
+        return bearer(
+          `${b64url({ alg: "none", typ: "JWT" })}.${
+            b64url({ role: "service_role", iss: "supabase-demo", exp: 4102444800 })
+          }.`,
+        );
+      case "HS/RS confusion":
+        return bearer(
+          await new SignJWT({ role: "service_role" }).setProtectedHeader({ alg: "HS256" })
+            .setIssuer("supabase")
+            .setExpirationTime("1h").sign(new TextEncoder().encode(JSON.stringify(o.rsaPublicJwk))),
+        );
+      case "wrong issuer":
+        return bearer(
+          await o.sign({ role: "service_role" }, { issuer: "https://attacker.example/auth/v1" }),
+        );
+      case "wrong secret":
+        return bearer(
+          await o.sign({ role: "service_role" }, {
+            secret: "not-the-project-secret-but-32-chars-long",
+          }),
+        );
+      case "unknown secret key":
+        return { ...json, apikey: "sb_secret_00000000000000000000000000000000" };
+      case "anon":
+        return bearer(await o.sign({ role: "anon" }));
+      case "publishable key":
+        return { ...json, apikey: o.publishableKey };
+      case "staff of B":
+        return bearer(await o.sign({ role: "authenticated", sub: staffB }));
+      case "staff of A":
+        return bearer(await o.sign({ role: "authenticated", sub: staffA }));
+      case "service role":
+        return bearer(service);
+      case "secret key":
+        return { ...json, apikey: o.secretKey };
+    }
+  };
+
+  type Case = {
+    label: string;
+    fn: "customers-upsert" | "customer-cancel";
+    body: () => unknown;
+    expect: (who: Who) => [number, string?];
+  };
+  const refusedUnlessA = (who: Who): [number, string?] =>
+    UNAUTHENTICATED.includes(who)
+      ? [401, "unauthorized"]
+      : ["staff of A", "service role", "secret key"].includes(who)
+      ? [200]
+      : [403, "forbidden"];
+  const cases: Case[] = [
+    {
+      label: "upsert in A",
+      fn: "customers-upsert",
+      body: () => ({ restaurantId: a, email: `new.${crypto.randomUUID()}@a.example` }),
+      expect: refusedUnlessA,
+    },
+    {
+      label: "cancel A's customer by id in A",
+      fn: "customer-cancel",
+      body: () => ({ restaurantId: a, bookingId: crypto.randomUUID(), customerId: customerA }),
+      expect: refusedUnlessA,
+    },
+    {
+      label: "cancel A's booking by A's contact, naming B",
+      fn: "customer-cancel",
+      body: () => ({ restaurantId: b, bookingId: crypto.randomUUID(), email: secretA.email }),
+      expect: (who) =>
+        UNAUTHENTICATED.includes(who)
+          ? [401, "unauthorized"]
+          : ["staff of B", "service role", "secret key"].includes(who)
+          ? [404, "customer_not_found"]
+          : [403, "forbidden"],
+    },
+    {
+      label: "cancel A's customer by id, naming B",
+      fn: "customer-cancel",
+      body: () => ({ restaurantId: b, bookingId: crypto.randomUUID(), customerId: customerA }),
+      expect: (who) =>
+        UNAUTHENTICATED.includes(who)
+          ? [401, "unauthorized"]
+          : ["staff of B", "service role", "secret key"].includes(who)
+          ? [404, "customer_not_found"]
+          : [403, "forbidden"],
+    },
+    {
+      label: "webhook INSERT for A",
+      fn: "customers-upsert",
+      body: () => ({
+        type: "INSERT",
+        table: "bookings",
+        schema: "public",
+        record: {
+          id: crypto.randomUUID(),
+          restaurant_id: a,
+          customer_email: `hook.${crypto.randomUUID()}@a.example`,
+          party_size: 2,
+          start_at: "2027-02-01T19:00:00+00:00",
+          status: "confirmed",
+        },
+        old_record: null,
+      }),
+      expect: (who) =>
+        UNAUTHENTICATED.includes(who)
+          ? [401, "unauthorized"]
+          : ["service role", "secret key"].includes(who)
+          ? [200]
+          : [403, "forbidden"],
+    },
+  ];
+  const everyone: Who[] = [
+    ...UNAUTHENTICATED,
+    "anon",
+    "publishable key",
+    "staff of B",
+    "staff of A",
+    "service role",
+    "secret key",
+  ];
+  let count = 0;
+  for (const c of cases) {
+    for (const who of everyone) {
+      count++;
+      const answer = await send(o.base, c.fn, JSON.stringify(c.body()), await headersFor(who));
+      const [status, code] = c.expect(who);
+      const text = JSON.stringify(answer.body);
+      if (answer.status !== status || (code !== undefined && !isErrorShape(answer.body, code))) {
+        failures.push(
+          `${c.label} as ${who}: ${answer.status} ${text.slice(0, 120)} (expected ${status} ${
+            code ?? ""
+          })`,
+        );
+      }
+      const mayReadA = ["staff of A", "service role", "secret key"].includes(who) &&
+        c.label.includes("in A");
+      if (!mayReadA && aData.some((d) => text.includes(d))) {
+        failures.push(`${c.label} as ${who}: the answer carries restaurant A's data`);
+      }
+    }
+  }
+  return {
+    suite: "access",
+    tried: `${cases.length} requests × ${everyone.length} kinds of caller`,
+    count,
+    failures,
+  };
+}

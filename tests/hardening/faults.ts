@@ -1,0 +1,234 @@
+// Database faults, on a dedicated PostgreSQL the suite may stop and start
+// (scripts/pgctl.mjs): a restart under load, a statement timeout, a
+// connection dropped mid-request, a full pool. Requests must fail fast with
+// 503 + Retry-After, the server must neither hang nor crash, service must
+// come back by itself, and nothing may be half-written.
+import postgres from "postgres";
+import { isErrorShape, jsonHeaders, send, type Summary } from "./common.ts";
+import { type Server, startServer } from "../helpers.ts";
+
+const PORT = Deno.env.get("FAULT_DB_PORT") ?? "54352";
+const NAME = "fault-postgres";
+
+async function pgctl(...args: string[]): Promise<string> {
+  const out = await new Deno.Command("node", {
+    args: ["scripts/pgctl.mjs", ...args],
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .output();
+  const text = new TextDecoder().decode(out.stdout).trim();
+  if (!out.success) {
+    throw new Error(`pgctl ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  return text.split("\n").pop() ?? "";
+}
+
+interface Outcome {
+  started: number;
+  ms: number;
+  status: number;
+  bookingId: string;
+  retryAfter: string | null;
+  unavailable: boolean;
+}
+
+export interface FaultOptions {
+  token: string;
+  clients: number;
+  /** Seconds Postgres stays down during the restart phase. */
+  downSeconds: number;
+}
+
+export async function runFaults(o: FaultOptions): Promise<Summary> {
+  const failures: string[] = [];
+  const url = await pgctl("up", NAME, PORT);
+  const admin = postgres(url, { prepare: false, max: 3, onnotice: () => {} });
+  const [{ id: restaurantId }] = await admin`
+    insert into public.restaurants (name, phone_region) values ('Faults', 'GB') returning id`;
+  const headers = jsonHeaders(o.token);
+  const servers: Server[] = [];
+  const serve = async (env: Record<string, string>) => {
+    const s = await startServer({ SUPABASE_DB_URL: url, DB_CONNECT_TIMEOUT_S: "2", ...env });
+    servers.push(s);
+    return s;
+  };
+  const upsert = (server: Server, email: string, bookingId = crypto.randomUUID()) =>
+    send(
+      server.url,
+      "customers-upsert",
+      JSON.stringify({ restaurantId, email, booking: { id: bookingId, covers: 2 } }),
+      headers,
+    );
+  let count = 0;
+
+  try {
+    // 1. Stop Postgres under load, start it again.
+    const s1 = await serve({ DB_POOL_MAX: "4", DB_QUERY_TIMEOUT_MS: "3000" });
+    const outcomes: Outcome[] = [];
+    const t0 = performance.now();
+    let stopAt = Infinity;
+    let startAt = Infinity;
+    let running = true;
+    const load = Promise.all(Array.from({ length: o.clients }, async (_, c) => {
+      for (let i = 0; running; i++) {
+        const bookingId = crypto.randomUUID();
+        const started = performance.now() - t0;
+        const answer = await upsert(s1, `fault.${c}.${i % 20}@example.com`, bookingId);
+        outcomes.push({
+          started,
+          ms: answer.ms,
+          status: answer.status,
+          bookingId,
+          retryAfter: answer.headers.get("retry-after"),
+          unavailable: isErrorShape(answer.body, "unavailable"),
+        });
+        if (answer.status !== 200) await new Promise((r) => setTimeout(r, 50));
+      }
+    }));
+    await new Promise((r) => setTimeout(r, 1000));
+    stopAt = performance.now() - t0;
+    await pgctl("stop", NAME);
+    await new Promise((r) => setTimeout(r, o.downSeconds * 1000));
+    startAt = performance.now() - t0;
+    await pgctl("start", NAME, PORT);
+    // Run on until service is back (at most 10 s), plus a second of normal service.
+    const deadline = performance.now() + 10_000;
+    while (
+      performance.now() < deadline &&
+      !outcomes.some((x) => x.started > startAt - 0 && x.status === 200)
+    ) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+    running = false;
+    await load;
+    count += outcomes.length;
+
+    const odd = outcomes.filter((x) =>
+      x.status !== 200 && !(x.status === 503 && x.unavailable && Number(x.retryAfter) > 0)
+    );
+    if (odd.length) {
+      failures.push(
+        `restart: ${odd.length} answers neither 200 nor 503 unavailable with Retry-After (e.g. ${
+          odd[0].status
+        })`,
+      );
+    }
+    const whileDown = outcomes.filter((x) =>
+      x.started > stopAt + 200 && x.started + x.ms < startAt
+    );
+    if (whileDown.length === 0) {
+      failures.push("restart: no request was answered while Postgres was down");
+    }
+    if (whileDown.some((x) => x.status === 200)) {
+      failures.push("restart: a 200 while Postgres was down");
+    }
+    const slowest = Math.max(0, ...outcomes.filter((x) => x.status === 503).map((x) => x.ms));
+    if (slowest > 5000) failures.push(`restart: a 503 took ${slowest.toFixed(0)} ms (limit 5000)`);
+    const back = outcomes.filter((x) => x.started >= startAt && x.status === 200).map((x) =>
+      x.started + x.ms
+    );
+    const recovery = back.length ? Math.min(...back) - startAt : Infinity;
+    if (recovery > 5000) {
+      failures.push(`restart: service came back after ${recovery.toFixed(0)} ms (limit 5000)`);
+    }
+    const alive = await fetch(`${s1.url}/functions/v1/customers-upsert`, { method: "OPTIONS" });
+    await alive.body?.cancel();
+    if (alive.status !== 204) failures.push("restart: the server no longer answers");
+    const acknowledged = outcomes.filter((x) => x.status === 200).map((x) => x.bookingId);
+    const [{ missing }] = await admin`
+      select count(*)::int as missing from unnest(${acknowledged}::uuid[]) b(id)
+      where not exists (select 1 from public.customer_booking_events e
+                        where e.restaurant_id = ${restaurantId} and e.booking_id = b.id and e.kind = 'booking')`;
+    if (missing) failures.push(`restart: ${missing} acknowledged bookings are not in the ledger`);
+    console.log(
+      `  restart: ${outcomes.length} requests, ${whileDown.length} while down (slowest 503 ${
+        slowest.toFixed(0)
+      } ms), ` +
+        `service back ${recovery.toFixed(0)} ms after start`,
+    );
+
+    // 2. Statement timeout: a request blocked on a contact someone else holds.
+    const s2 = await serve({
+      DB_POOL_MAX: "4",
+      DB_STATEMENT_TIMEOUT_MS: "800",
+      DB_QUERY_TIMEOUT_MS: "5000",
+    });
+    const holder = await admin.reserve();
+    const lockKey = (email: string) => `${restaurantId} e ${email}`;
+    await holder`select pg_advisory_lock(hashtextextended(${lockKey("held@example.com")}, 0))`;
+    const timed = await upsert(s2, "held@example.com");
+    count++;
+    if (timed.status !== 503 || !isErrorShape(timed.body, "unavailable") || timed.ms > 3000) {
+      failures.push(`statement timeout: ${timed.status} after ${timed.ms.toFixed(0)} ms`);
+    }
+
+    // 3. The connection dropped while the request waits.
+    const pending = upsert(s2, "held@example.com");
+    await new Promise((r) => setTimeout(r, 300));
+    await admin`
+      select pg_terminate_backend(pid) from pg_stat_activity
+      where application_name = 'customers-module' and wait_event_type = 'Lock'`;
+    const dropped = await pending;
+    count++;
+    if (dropped.status !== 503 || !isErrorShape(dropped.body, "unavailable")) {
+      failures.push(
+        `dropped connection: ${dropped.status} ${JSON.stringify(dropped.body).slice(0, 100)}`,
+      );
+    }
+    await holder`select pg_advisory_unlock_all()`;
+    const afterDrop = await upsert(s2, "held@example.com");
+    count++;
+    if (afterDrop.status !== 200) failures.push(`after a dropped connection: ${afterDrop.status}`);
+
+    // 4. A full pool: every connection blocked, one more request queued.
+    const s3 = await serve({ DB_POOL_MAX: "2", DB_QUERY_TIMEOUT_MS: "1500" });
+    await holder`select pg_advisory_lock(hashtextextended(${lockKey("pool@example.com")}, 0))`;
+    const blocked = [upsert(s3, "pool@example.com"), upsert(s3, "pool@example.com")];
+    await new Promise((r) => setTimeout(r, 100));
+    const queued = await upsert(s3, "queued@example.com");
+    const answers = await Promise.all(blocked);
+    count += answers.length + 1;
+    for (const a of answers) {
+      if (a.status !== 503 || !isErrorShape(a.body, "unavailable") || a.ms > 5000) {
+        failures.push(`full pool: a blocked request got ${a.status} after ${a.ms.toFixed(0)} ms`);
+      }
+    }
+    // The queued request either got a connection freed by a cancelled one
+    // before its own deadline, or gave up at it: never a hang.
+    const queuedOk = queued.status === 200 ||
+      (queued.status === 503 && isErrorShape(queued.body, "unavailable"));
+    if (!queuedOk || queued.ms > 5000) {
+      failures.push(`full pool: queued request ${queued.status} after ${queued.ms.toFixed(0)} ms`);
+    }
+    await holder`select pg_advisory_unlock_all()`;
+    holder.release();
+    const recovered = await upsert(s3, "queued@example.com");
+    count++;
+    if (recovered.status !== 200) failures.push(`full pool: no recovery (${recovered.status})`);
+
+    // Nothing half-written: every profile equals its ledger.
+    const [{ off }] = await admin`
+      select count(*)::int as off from public.customer_profiles p
+      where p.total_bookings <> (select count(*) from public.customer_booking_events e
+                                 where e.customer_id = p.customer_id and e.kind = 'booking')
+         or p.total_covers <> (select coalesce(sum(covers), 0) from public.customer_booking_events e
+                               where e.customer_id = p.customer_id and e.kind = 'booking')`;
+    if (off) failures.push(`${off} profiles differ from their ledger`);
+    const crashed = servers.filter((s) =>
+      s.logs.some((l) => l.includes("panicked") || l.includes("Uncaught"))
+    );
+    if (crashed.length) failures.push("a server logged an uncaught error");
+  } finally {
+    for (const s of servers) await s.stop();
+    await admin.end({ timeout: 1 });
+    await pgctl("stop", NAME).catch(() => {});
+  }
+  return {
+    suite: "database faults",
+    tried: "restart under load, statement timeout, dropped connection, full pool",
+    count,
+    failures,
+  };
+}

@@ -1,0 +1,84 @@
+// The long versions of the hardening suites, on one server whose logs are
+// captured throughout and checked at the end. Sizes can be scaled down with
+// SOAK_SCALE (1 = the full run: 100,000 chaos deliveries, 10,000 hostile
+// bodies, 60 s of load). Exits 1 when any suite failed.
+import { accessKeys, runAccess } from "./access.ts";
+import { runChaos } from "./chaos.ts";
+import { printSummary, type Summary } from "./common.ts";
+import { runFaults } from "./faults.ts";
+import { runHostile } from "./hostile.ts";
+import { runLoad } from "./load.ts";
+import { checkLogs, contactsIn } from "./privacy.ts";
+import {
+  adminSql,
+  closeAdmin,
+  PUBLISHABLE_KEY,
+  SECRET_KEY,
+  signToken,
+  startServer,
+} from "../helpers.ts";
+
+const scale = Number(Deno.env.get("SOAK_SCALE") ?? "1");
+const sql = adminSql();
+const keys = await accessKeys();
+const server = await startServer({ SUPABASE_JWKS: keys.jwks });
+const token = await signToken({ role: "service_role" }, { expiresIn: "6h" });
+const summaries: Summary[] = [];
+const started = performance.now();
+
+async function suite(name: string, run: () => Promise<Summary>) {
+  const t0 = performance.now();
+  console.log(`… ${name}`);
+  const summary = await run();
+  printSummary(summary);
+  console.log(`  (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  summaries.push(summary);
+}
+
+await suite(
+  "delivery chaos",
+  () =>
+    runChaos({
+      base: server.url,
+      sql,
+      token,
+      events: Math.round(100_000 * scale),
+      clients: 8,
+      seed: 7,
+    }),
+);
+await suite(
+  "hostile input",
+  () => runHostile({ base: server.url, sql, token, count: Math.round(10_000 * scale), seed: 11 }),
+);
+await suite("access", () =>
+  runAccess({
+    base: server.url,
+    sql,
+    sign: signToken,
+    secretKey: SECRET_KEY,
+    publishableKey: PUBLISHABLE_KEY,
+    rsaPublicJwk: keys.jwk,
+  }));
+await suite("load", () =>
+  runLoad({
+    base: server.url,
+    sql,
+    token,
+    pid: server.pid,
+    seconds: Math.max(10, Math.round(60 * scale)),
+    concurrency: 64,
+    window: Math.max(2, Math.round(10 * scale)),
+    warmup: 5,
+  }));
+await suite("database faults", () => runFaults({ token, clients: 8, downSeconds: 3 }));
+await server.stop();
+await suite("privacy", async () => checkLogs(server.logs, await contactsIn(sql)));
+await closeAdmin();
+
+const failed = summaries.filter((s) => s.failures.length > 0);
+console.log(
+  `\nsoak: ${summaries.length - failed.length} passed, ${failed.length} failed ` +
+    `(${((performance.now() - started) / 1000).toFixed(0)} s)`,
+);
+Deno.exit(failed.length ? 1 : 0);
