@@ -55,7 +55,7 @@ test("hardening slice: access matrix", async () => {
   );
 });
 
-test("hardening slice: load, 8 s at concurrency 64 after 3 s of warm-up", async () => {
+test("hardening slice: load, 8 s at concurrency 64 after 6 s of warm-up", async () => {
   check(
     await runLoad({
       base: server.url,
@@ -65,7 +65,7 @@ test("hardening slice: load, 8 s at concurrency 64 after 3 s of warm-up", async 
       seconds: 8,
       concurrency: 64,
       window: 2,
-      warmup: 3,
+      warmup: 6,
     }),
     500,
   );

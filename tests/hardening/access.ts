@@ -154,6 +154,13 @@ export async function runAccess(o: AccessOptions): Promise<Summary> {
       : ["staff of A", "service role", "secret key"].includes(who)
       ? [200]
       : [403, "forbidden"];
+  // Naming B: B's callers learn only that B has no such customer.
+  const notFoundInB = (who: Who): [number, string?] =>
+    UNAUTHENTICATED.includes(who)
+      ? [401, "unauthorized"]
+      : ["staff of B", "service role", "secret key"].includes(who)
+      ? [404, "customer_not_found"]
+      : [403, "forbidden"];
   const cases: Case[] = [
     {
       label: "upsert in A",
@@ -171,23 +178,13 @@ export async function runAccess(o: AccessOptions): Promise<Summary> {
       label: "cancel A's booking by A's contact, naming B",
       fn: "customer-cancel",
       body: () => ({ restaurantId: b, bookingId: crypto.randomUUID(), email: secretA.email }),
-      expect: (who) =>
-        UNAUTHENTICATED.includes(who)
-          ? [401, "unauthorized"]
-          : ["staff of B", "service role", "secret key"].includes(who)
-          ? [404, "customer_not_found"]
-          : [403, "forbidden"],
+      expect: notFoundInB,
     },
     {
       label: "cancel A's customer by id, naming B",
       fn: "customer-cancel",
       body: () => ({ restaurantId: b, bookingId: crypto.randomUUID(), customerId: customerA }),
-      expect: (who) =>
-        UNAUTHENTICATED.includes(who)
-          ? [401, "unauthorized"]
-          : ["staff of B", "service role", "secret key"].includes(who)
-          ? [404, "customer_not_found"]
-          : [403, "forbidden"],
+      expect: notFoundInB,
     },
     {
       label: "webhook INSERT for A",
