@@ -43,6 +43,10 @@ export function createSql(url: string, options: DbOptions = {}): Sql {
   return postgres(url, {
     // The transaction pooler (Supavisor) cannot keep named prepared statements.
     prepare: false,
+    // Arguments are inlined with explicit casts (callFunction), so the array
+    // type catalogue postgres.js fetches on each new connection is not needed:
+    // one round trip less per connection, and a faster cold start.
+    fetch_types: false,
     max: options.max ?? 8,
     connect_timeout: options.connectTimeout ?? 3,
     idle_timeout: 60,
