@@ -19,6 +19,10 @@ const SCALE = Number(Deno.env.get("BENCH_SCALE") ?? "1");
 // Each configuration runs this many times, paths interleaved; the run with
 // the median throughput is reported (a 2-core VM is noisy run to run).
 const REPEAT = Number(Deno.env.get("BENCH_REPEAT") ?? "3");
+// A second matrix (one run per row) with every answer from Postgres held
+// this long by a proxy, as a network would; 0 skips it.
+const DELAY_MS = Number(Deno.env.get("BENCH_DB_DELAY_MS") ?? "1");
+const DB_PORT = new URL(Deno.env.get("BENCH_ADMIN_URL")!).port || "5432";
 const PGBENCH = Deno.env.get("PGBENCH") ?? "";
 const JWT_SECRET = "bench-secret-with-at-least-32-characters-long!!";
 const POOL = 16;
@@ -43,6 +47,7 @@ export interface RunResult {
   p95: number;
   p99: number;
   max: number;
+  statements: number;
   roundTrips: number;
   peakRssMiB: number | null;
   verify: Verification;
@@ -189,8 +194,9 @@ async function httpCall(url: string, body: UpsertRequest): Promise<boolean> {
 /** Start a path against a database: a pool (limit) or a server process (functions, seed). */
 async function openPath(
   path: PathName,
-  url: string,
+  directUrl: string,
 ): Promise<{ call: (r: UpsertRequest) => Promise<boolean>; close: () => Promise<number | null> }> {
+  const url = clientUrl(directUrl);
   if (path === "limit") {
     const pool = postgres(url, { prepare: false, max: POOL, onnotice: () => {} });
     return {
@@ -215,15 +221,20 @@ async function openPath(
 }
 
 /**
- * Round trips per request, measured on the server: transactions committed or
- * rolled back in the run's database (each statement here is its own
- * transaction), read after every client disconnected, since backends flush
- * their statistics when they exit. A separate small pass at concurrency 1,
- * without warm-up, so nothing else is counted.
+ * Statements and round trips per request, in a separate small pass at
+ * concurrency 1 without warm-up, so nothing else is counted. Statements are
+ * counted by the server: transactions of the run's database (each statement
+ * here is its own), read after the clients disconnected, since backends
+ * flush their statistics when they exit. Round trips are counted on the wire
+ * by a pass-through proxy (bench/delay_proxy.ts, no delay), after a first
+ * request that opens the connection.
  */
-async function measureRoundTrips(workload: WorkloadName, path: PathName): Promise<number> {
+async function measureRoundTrips(
+  workload: WorkloadName,
+  path: PathName,
+): Promise<{ statements: number; roundTrips: number }> {
   const db = await freshDatabase();
-  const w = makeWorkload(workload, db.restaurantId, 60);
+  const w = makeWorkload(workload, db.restaurantId, 61);
   const setupSql = postgres(db.url, { prepare: false, max: 4, onnotice: () => {} });
   for (const r of w.setup) await upsertCustomer(setupSql, service, r);
   await setupSql.end();
@@ -234,16 +245,23 @@ async function measureRoundTrips(workload: WorkloadName, path: PathName): Promis
     return n;
   };
   const before = await count();
+  const proxy = await startProxy(0);
+  proxyPort = proxy.port;
   const { call, close } = await openPath(path, db.url);
-  for (const r of w.requests) await call(r);
+  proxyPort = null;
+  const [first, ...rest] = w.requests;
+  await call(first);
+  proxy.resetTurns();
+  for (const r of rest) await call(r);
+  const turns = await proxy.stop();
   await close();
   const after = await count();
   await dropDatabase(db.name);
   // The `before` read itself is one transaction.
-  return (after - before - 1) / w.requests.length;
+  return { statements: (after - before - 1) / w.requests.length, roundTrips: turns / rest.length };
 }
 
-const roundTrips: Record<string, number> = {};
+const perRequest: Record<string, { statements: number; roundTrips: number }> = {};
 
 async function runOne(
   workload: WorkloadName,
@@ -288,10 +306,81 @@ async function runOne(
     p95: percentile(latencies, 0.95),
     p99: percentile(latencies, 0.99),
     max: latencies[latencies.length - 1],
-    roundTrips: roundTrips[`${workload}/${path}`] ?? NaN,
+    statements: perRequest[`${workload}/${path}`]?.statements ?? NaN,
+    roundTrips: perRequest[`${workload}/${path}`]?.roundTrips ?? NaN,
     peakRssMiB: peak,
     verify: verification,
   };
+}
+
+/** While set, workload traffic goes through bench/delay_proxy.ts on this port. */
+let proxyPort: number | null = null;
+
+/** The URL a path's clients use: through the delay proxy when one runs. */
+function clientUrl(url: string): string {
+  if (proxyPort === null) return url;
+  const u = new URL(url);
+  u.port = String(proxyPort);
+  return u.href;
+}
+
+/**
+ * Run `fn` with every client's traffic to Postgres going through a proxy
+ * that holds each answer `delayMs` before passing it on (setup and checks
+ * stay direct). With a 1 ms hold, a `select 1` round trip measures ~2.3 ms:
+ * timers overshoot on this VM.
+ */
+interface Proxy {
+  port: number;
+  resetTurns(): void;
+  /** Stop it; returns the round trips it counted since the last reset. */
+  stop(): Promise<number>;
+}
+
+async function startProxy(delayMs: number): Promise<Proxy> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", "bench/delay_proxy.ts", String(port), DB_PORT, String(delayMs)],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let pending = "";
+  while (!pending.includes("ready")) pending += (await reader.read()).value ?? "";
+  return {
+    port,
+    resetTurns: () => child.kill("SIGUSR1"),
+    async stop() {
+      child.kill("SIGTERM");
+      let out = pending;
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        out += value;
+      }
+      await child.status;
+      return Number(/turns (\d+)/.exec(out)?.[1] ?? "NaN");
+    },
+  };
+}
+
+/**
+ * Run `fn` with every client's traffic to Postgres going through a proxy
+ * that holds each answer `delayMs` before passing it on (setup and checks
+ * stay direct). With a 1 ms hold, a `select 1` round trip measures ~2.3 ms:
+ * timers overshoot on this VM.
+ */
+async function withNetworkDelay<T>(delayMs: number, fn: () => Promise<T>): Promise<T> {
+  const proxy = await startProxy(delayMs);
+  proxyPort = proxy.port;
+  try {
+    return await fn();
+  } finally {
+    proxyPort = null;
+    await proxy.stop();
+  }
 }
 
 /** pgbench: the bare INSERT … ON CONFLICT of one customer row, what Postgres alone does. */
@@ -385,26 +474,41 @@ console.log(
   `# customers module benchmark (PostgreSQL ${version}, ${navigator.hardwareConcurrency} cores, ` +
     `scale ${SCALE}, median of ${REPEAT} runs)\n`,
 );
-const results: RunResult[] = [];
-for (const workload of WORKLOADS) {
-  if (only.length && !only.includes(workload)) continue;
-  for (const path of PATHS) {
-    roundTrips[`${workload}/${path}`] = await measureRoundTrips(workload, path);
-  }
-  for (const concurrency of CONCURRENCY) {
-    const runs = new Map<PathName, RunResult[]>(PATHS.map((p) => [p, []]));
-    for (let rep = 0; rep < REPEAT; rep++) {
-      for (const path of PATHS) runs.get(path)!.push(await runOne(workload, path, concurrency));
-    }
+/** Every workload × concurrency × path, `repeat` times each; the median-throughput run per row. */
+async function runMatrix(
+  repeat: number,
+  workloads: WorkloadName[],
+  measure: boolean,
+): Promise<RunResult[]> {
+  const results: RunResult[] = [];
+  for (const workload of workloads) {
     for (const path of PATHS) {
-      const sorted = runs.get(path)!.sort((a, b) => a.rps - b.rps);
-      const median = sorted[Math.floor(sorted.length / 2)];
-      // Every repetition's data check must pass, not only the reported one's.
-      const failed = sorted.find((r) => !r.verify.ok);
-      results.push(failed && median.verify.ok ? { ...median, verify: failed.verify } : median);
+      if (measure) perRequest[`${workload}/${path}`] = await measureRoundTrips(workload, path);
+    }
+    for (const concurrency of CONCURRENCY) {
+      const runs = new Map<PathName, RunResult[]>(PATHS.map((p) => [p, []]));
+      for (let rep = 0; rep < repeat; rep++) {
+        for (const path of PATHS) runs.get(path)!.push(await runOne(workload, path, concurrency));
+      }
+      for (const path of PATHS) {
+        const sorted = runs.get(path)!.sort((a, b) => a.rps - b.rps);
+        const median = sorted[Math.floor(sorted.length / 2)];
+        // Every repetition's data check must pass, not only the reported one's.
+        const failed = sorted.find((r) => !r.verify.ok);
+        results.push(failed && median.verify.ok ? { ...median, verify: failed.verify } : median);
+      }
     }
   }
+  return results;
 }
+
+const workloads = WORKLOADS.filter((w) => only.length === 0 || only.includes(w));
+const results = await runMatrix(REPEAT, workloads, true);
+// The same matrix with a network between the clients and Postgres, where
+// round trips cost what they cost in production.
+const network = DELAY_MS > 0
+  ? await withNetworkDelay(DELAY_MS, () => runMatrix(1, workloads, false))
+  : null;
 const pgbenchResults: Record<number, { tps: number; latencyMs: number } | null> = {};
 for (const c of CONCURRENCY) pgbenchResults[c] = await pgbench(c);
 const cold = await coldStarts();
@@ -414,41 +518,45 @@ const f = (n: number, digits = 1) => Number.isFinite(n) ? n.toFixed(digits) : "�
 const lines: string[] = [
   `PostgreSQL ${version}, ${navigator.hardwareConcurrency} cores, scale ${SCALE}, median of ${REPEAT} runs per row`,
 ];
-for (const workload of WORKLOADS) {
-  const rows = results.filter((r) => r.workload === workload);
-  if (rows.length === 0) continue;
-  lines.push(`\n## ${workload}\n`);
-  lines.push(
-    "| path | c | req/s | p50 ms | p95 ms | p99 ms | max ms | errors | round trips/req | peak RSS MiB | data check |",
-  );
-  lines.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
-  for (const r of rows) {
-    const v = r.verify;
-    const check = v.ok
-      ? `ok (${v.customers} customers, ${v.bookingsCounted} bookings, 0 off-ledger)`
-      : `**off**: ${v.customers}/${v.expectedCustomers} customers, ${v.bookingsCounted}/${v.expectedBookings} bookings, ${v.profilesOffLedger} off-ledger, ${v.duplicates} dup`;
+function tables(results: RunResult[], heading: string) {
+  for (const workload of WORKLOADS) {
+    const rows = results.filter((r) => r.workload === workload);
+    if (rows.length === 0) continue;
+    lines.push(`\n## ${heading}${workload}\n`);
     lines.push(
-      `| ${r.path} | ${r.concurrency} | ${f(r.rps, 0)} | ${f(r.p50, 2)} | ${f(r.p95, 2)} | ${
-        f(r.p99, 2)
-      } | ${f(r.max, 1)} | ${r.errors} | ${f(r.roundTrips, 2)} | ${
-        r.peakRssMiB === null ? "—" : f(r.peakRssMiB, 0)
-      } | ${check} |`,
+      "| path | c | req/s | p50 ms | p95 ms | p99 ms | max ms | errors | statements/req | round trips/req | peak RSS MiB | data check |",
     );
-  }
-  lines.push("");
-  lines.push(
-    "| c | functions / limit (req/s) | functions / seed (req/s) | functions p99 / seed p99 |",
-  );
-  lines.push("|---:|---:|---:|---:|");
-  for (const c of CONCURRENCY) {
-    const get = (p: PathName) => rows.find((r) => r.path === p && r.concurrency === c)!;
+    lines.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    for (const r of rows) {
+      const v = r.verify;
+      const check = v.ok
+        ? `ok (${v.customers} customers, ${v.bookingsCounted} bookings, 0 off-ledger)`
+        : `**off**: ${v.customers}/${v.expectedCustomers} customers, ${v.bookingsCounted}/${v.expectedBookings} bookings, ${v.profilesOffLedger} off-ledger, ${v.duplicates} dup`;
+      lines.push(
+        `| ${r.path} | ${r.concurrency} | ${f(r.rps, 0)} | ${f(r.p50, 2)} | ${f(r.p95, 2)} | ${
+          f(r.p99, 2)
+        } | ${f(r.max, 1)} | ${r.errors} | ${f(r.statements, 2)} | ${f(r.roundTrips, 2)} | ${
+          r.peakRssMiB === null ? "—" : f(r.peakRssMiB, 0)
+        } | ${check} |`,
+      );
+    }
+    lines.push("");
     lines.push(
-      `| ${c} | ${f(get("functions").rps / get("limit").rps, 2)} | ${
-        f(get("functions").rps / get("seed").rps, 2)
-      } | ${f(get("functions").p99 / get("seed").p99, 2)} |`,
+      "| c | functions / limit (req/s) | functions / seed (req/s) | functions p99 / seed p99 |",
     );
+    lines.push("|---:|---:|---:|---:|");
+    for (const c of CONCURRENCY) {
+      const get = (p: PathName) => rows.find((r) => r.path === p && r.concurrency === c)!;
+      lines.push(
+        `| ${c} | ${f(get("functions").rps / get("limit").rps, 2)} | ${
+          f(get("functions").rps / get("seed").rps, 2)
+        } | ${f(get("functions").p99 / get("seed").p99, 2)} |`,
+      );
+    }
   }
 }
+tables(results, "");
+if (network) tables(network, "over a network (~2.3 ms round trip to Postgres): ");
 lines.push("\n## pgbench: bare INSERT … ON CONFLICT of one customer row\n");
 if (PGBENCH) {
   lines.push("| c | tps | latency avg ms |", "|---:|---:|---:|");
@@ -468,8 +576,13 @@ console.log(report);
 await Deno.mkdir("bench/results", { recursive: true });
 await Deno.writeTextFile(
   "bench/results/latest.json",
-  JSON.stringify({ version, scale: SCALE, results, pgbench: pgbenchResults, cold }, null, 2),
+  JSON.stringify(
+    { version, scale: SCALE, results, network, pgbench: pgbenchResults, cold },
+    null,
+    2,
+  ),
 );
 await Deno.writeTextFile("bench/results/latest.md", report + "\n");
 await Deno.writeTextFile("bench/latency.svg", renderChart(results));
+if (network) await Deno.writeTextFile("bench/latency-network.svg", renderChart(network));
 console.log("\nwrote bench/results/latest.{json,md} and bench/latency.svg");

@@ -46,6 +46,17 @@ function startsAt(i: number): string {
   return new Date(Date.UTC(2026, 11, 1, 18) + (i % 90) * 86_400_000).toISOString();
 }
 
+/** A small seeded PRNG (mulberry32): the same guests in the same order on every run. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 export function makeWorkload(name: WorkloadName, restaurantId: string, n: number): Workload {
   const booking = (i: number) => ({
     id: bookingId(name, i),
@@ -77,9 +88,11 @@ export function makeWorkload(name: WorkloadName, restaurantId: string, n: number
       };
     case "returning":
     case "replays": {
-      // Returning guests identified by email, by phone (another format), or both.
+      // Returning guests identified by email, by phone (another format), or both,
+      // drawn at random so that one guest's bookings do arrive concurrently.
+      const draw = random(2026);
       const requests = Array.from({ length: n }, (_, i): UpsertRequest => {
-        const k = i % HOT;
+        const k = Math.floor(draw() * HOT);
         const base = hot(k);
         const by = i % 3;
         return {
