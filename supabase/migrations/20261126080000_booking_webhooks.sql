@@ -36,10 +36,12 @@ begin
     return false;
   end if;
 
-  execute $q$select decrypted_secret from vault.decrypted_secrets where name = 'customers_functions_url'$q$
-    into v_url;
-  execute $q$select decrypted_secret from vault.decrypted_secrets where name = 'customers_service_key'$q$
-    into v_key;
+  -- Dynamic, with the schema as an identifier argument: vault does not exist
+  -- everywhere this function is compiled and checked (plpgsql_check).
+  execute format('select decrypted_secret from %I.decrypted_secrets where name = $1', 'vault')
+    into v_url using 'customers_functions_url';
+  execute format('select decrypted_secret from %I.decrypted_secrets where name = $1', 'vault')
+    into v_key using 'customers_service_key';
   if v_url is null or v_key is null then
     raise notice 'booking webhooks not installed: Vault secrets customers_functions_url / customers_service_key are missing';
     return false;
