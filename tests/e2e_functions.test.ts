@@ -414,6 +414,12 @@ test("Database Webhooks: INSERT records the booking, UPDATE to cancelled records
     "hook@example.com",
     "+447912345690",
   ]);
+  const [linked] = await sql`select customer_id from public.bookings where id = ${record.id}`;
+  assertEquals(
+    linked.customer_id,
+    first.body.customer.id,
+    "the host's booking is linked to its customer",
+  );
   const duplicate = await invoke("customers-upsert", insert, tokens.service);
   assertEquals([
     duplicate.status,

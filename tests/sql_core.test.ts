@@ -411,6 +411,29 @@ test("property: inlined literals round-trip any text exactly, never as SQL", asy
   assert(n >= 0, "customers table still there");
 });
 
+test("a recorded booking links the host's booking row, never overriding the host's own link", async () => {
+  const restaurantId = await createRestaurant(sql);
+  const host = await upsert({ restaurantId, email: "host.pick@example.com" });
+  const [free, taken] = await sql`
+    insert into public.bookings (restaurant_id, customer_id, party_size, start_at)
+    values (${restaurantId}, null, 2, now()), (${restaurantId}, ${host.customer.id}, 2, now())
+    returning id`;
+  const guest = await upsert({
+    restaurantId,
+    email: "guest.link@example.com",
+    booking: { id: free.id, covers: 2 },
+  });
+  await upsert({
+    restaurantId,
+    email: "guest.link@example.com",
+    booking: { id: taken.id, covers: 2 },
+  });
+  const rows =
+    await sql`select id, customer_id from public.bookings where restaurant_id = ${restaurantId}`;
+  assertEquals(rows.find((r) => r.id === free.id)?.customer_id, guest.customer.id);
+  assertEquals(rows.find((r) => r.id === taken.id)?.customer_id, host.customer.id);
+});
+
 test("teardown: close pool", async () => {
   await closeAdmin();
 });
