@@ -58,6 +58,7 @@ test("database errors map to stable HTTP errors", () => {
     [{ code: "57014" }, 503, "unavailable"],
     [{ code: "CONNECT_TIMEOUT" }, 503, "unavailable"],
     [{ code: "23505", message: "duplicate key (email)=(ada@example.com)" }, 500, "internal_error"],
+    [{ code: "23514", message: "violates check constraint" }, 400, "invalid_request"],
     [{}, 500, "internal_error"],
   ];
   for (const [error, status, code] of cases) {

@@ -171,6 +171,17 @@ export function toHttpError(error: unknown): HttpError {
       return new HttpError(400, "invalid_request", e.detail ?? "The request is not valid.");
     case "PT403":
       return new HttpError(403, "forbidden", "The caller may not act on this restaurant.");
+    case "23514":
+      // A CHECK constraint refused a value the normalizers let through (an
+      // unusual address, say): the caller's input, not our failure.
+      return Object.assign(
+        new HttpError(
+          400,
+          "invalid_request",
+          "A contact or name is not in a form that can be stored.",
+        ),
+        { cause: error },
+      );
     case "PT404":
       return e.message === "customer_not_found"
         ? new HttpError(404, "customer_not_found", "No customer of this restaurant matches.")
