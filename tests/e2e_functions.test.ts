@@ -449,6 +449,29 @@ test("Database Webhooks: INSERT records the booking, UPDATE to cancelled records
     1,
   ]);
 
+  // The INSERT delivery of a new guest's booking was lost: its cancellation
+  // alone records the booking and the cancellation.
+  const [lost] = await sql`
+    insert into public.bookings (restaurant_id, customer_name, customer_email, party_size, start_at, status)
+    values (${restaurantId}, 'Lost Insert', 'lost.insert@example.com', 4, '2027-03-01T19:00:00Z', 'cancelled')
+    returning to_jsonb(bookings.*) as record`;
+  const orphan = await invoke("customer-cancel", {
+    type: "UPDATE",
+    table: "bookings",
+    schema: "public",
+    record: lost.record,
+    old_record: { ...lost.record, status: "confirmed" },
+  }, tokens.service);
+  assertEquals(orphan.status, 200, JSON.stringify(orphan.body));
+  assertEquals(
+    [
+      orphan.body.cancellationRecorded,
+      orphan.body.profile.totalBookings,
+      orphan.body.profile.totalCancellations,
+    ],
+    [true, 1, 1],
+  );
+
   const ignoredCases: Array<[string, unknown]> = [
     ["customers-upsert", update],
     ["customer-cancel", insert],

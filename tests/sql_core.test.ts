@@ -393,12 +393,19 @@ test("property: inlined literals round-trip any text exactly, never as SQL", asy
     "\\",
     "$$",
     "$v$$v0$$v1$",
+    "Ada$v",
+    "$v$x$v0",
+    "$",
+    "$v",
+    "x$v0$v",
     "O'Brien",
   ];
   const strings = fc.oneof(
     fc.string({ unit: "grapheme", maxLength: 40 }),
     fc.constantFrom(...tricky),
-    fc.array(fc.constantFrom(...tricky, "x", " "), { maxLength: 6 }).map((a) => a.join("")),
+    fc.array(fc.constantFrom(...tricky, "x", " ", "$", "v", "0"), { maxLength: 8 }).map((a) =>
+      a.join("")
+    ),
   ).filter((s) => !s.includes("\u0000"));
   const samples = fc.sample(strings, { seed: 3, numRuns: 300 });
   const rows = await sql.unsafe(
@@ -432,6 +439,29 @@ test("a recorded booking links the host's booking row, never overriding the host
     await sql`select id, customer_id from public.bookings where restaurant_id = ${restaurantId}`;
   assertEquals(rows.find((r) => r.id === free.id)?.customer_id, guest.customer.id);
   assertEquals(rows.find((r) => r.id === taken.id)?.customer_id, host.customer.id);
+});
+
+test("every customer has a profile, however it was inserted; bookings point only at their restaurant's customers", async () => {
+  const restaurantId = await createRestaurant(sql);
+  const other = await createRestaurant(sql);
+  const [imported] = await sql`
+    insert into public.customers (restaurant_id, email, email_normalized, marketing_opt_in)
+    values (${restaurantId}, 'imported@example.com', 'imported@example.com', true) returning id`;
+  const r = await upsert({
+    restaurantId,
+    email: "imported@example.com",
+    booking: { id: crypto.randomUUID(), covers: 3 },
+  });
+  assertEquals(r.customer.id, imported.id);
+  assertEquals([r.profile.totalBookings, r.profile.totalCovers], [1, 3]);
+  assert(r.profile.marketingOptInAt, "opt-in time set from the imported row");
+  const c = await cancel({ restaurantId, bookingId: crypto.randomUUID(), customerId: imported.id });
+  assertEquals(c.profile.totalCancellations, 1);
+  await assertRejects(
+    () =>
+      sql`insert into public.bookings (restaurant_id, customer_id, party_size, start_at) values (${other}, ${imported.id}, 2, now())`,
+    (e: { code?: string }) => e.code === "23503",
+  );
 });
 
 test("teardown: close pool", async () => {

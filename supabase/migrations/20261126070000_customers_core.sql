@@ -64,7 +64,9 @@ create table public.customers (
   constraint customers_email_pair check ((email is null) = (email_normalized is null)),
   constraint customers_phone_pair check ((phone is null) = (phone_normalized is null)),
   constraint customers_restaurant_email_key unique (restaurant_id, email_normalized),
-  constraint customers_restaurant_phone_key unique (restaurant_id, phone_normalized)
+  constraint customers_restaurant_phone_key unique (restaurant_id, phone_normalized),
+  -- Lets other tables require that a customer belongs to their restaurant.
+  constraint customers_restaurant_id_key unique (restaurant_id, id)
 );
 
 create table public.customer_profiles (
@@ -85,18 +87,41 @@ create table public.customer_profiles (
 
 create index customer_profiles_restaurant_id_idx on public.customer_profiles (restaurant_id);
 
+-- private.create_customer_profile: every customer has a profile, however it
+-- was inserted (an import by the host, a service script), so no event can
+-- be recorded in the ledger without its counters moving.
+create function private.create_customer_profile()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  insert into public.customer_profiles (customer_id, restaurant_id, marketing_opt_in_at)
+  values (new.id, new.restaurant_id, case when new.marketing_opt_in then now() end)
+  on conflict (customer_id) do nothing;
+  return null;
+end
+$$;
+
+create trigger create_customer_profile
+  after insert on public.customers
+  for each row
+  execute function private.create_customer_profile();
+
 -- The ledger: one row per applied event. Its primary key is what makes every
 -- booking and cancellation count exactly once.
 create table public.customer_booking_events (
   restaurant_id uuid not null references public.restaurants (id) on delete cascade,
   booking_id uuid not null,
   kind text not null check (kind in ('booking', 'cancellation')),
-  customer_id uuid not null references public.customers (id) on delete cascade,
+  customer_id uuid not null,
   covers integer,
   -- Visit time for a booking (when known), cancellation time for a cancellation.
   occurred_at timestamptz not null,
   recorded_at timestamptz not null default now(),
   primary key (restaurant_id, booking_id, kind),
+  constraint customer_booking_events_customer_fkey foreign key (restaurant_id, customer_id)
+    references public.customers (restaurant_id, id) on delete cascade,
   constraint customer_booking_events_covers check (
     (kind = 'booking' and covers between 1 and 1000) or (kind = 'cancellation' and covers is null)
   )
@@ -108,7 +133,7 @@ create index customer_booking_events_customer_id_idx on public.customer_booking_
 create table public.bookings (
   id uuid primary key default gen_random_uuid(),
   restaurant_id uuid not null references public.restaurants (id) on delete cascade,
-  customer_id uuid references public.customers (id) on delete set null,
+  customer_id uuid,
   customer_name text,
   customer_email text,
   customer_phone text,
@@ -118,7 +143,10 @@ create table public.bookings (
     check (status in ('pending', 'confirmed', 'cancelled', 'completed', 'no_show')),
   marketing_opt_in boolean not null default false,
   created_at timestamptz not null default now(),
-  updated_at timestamptz not null default now()
+  updated_at timestamptz not null default now(),
+  -- A booking's customer is one of its own restaurant's customers.
+  constraint bookings_customer_fkey foreign key (restaurant_id, customer_id)
+    references public.customers (restaurant_id, id) on delete set null (customer_id)
 );
 
 create index bookings_restaurant_id_start_at_idx on public.bookings (restaurant_id, start_at);
@@ -400,10 +428,7 @@ begin
       v_opt_in
     )
     returning * into v_customer;
-
-    insert into public.customer_profiles (customer_id, restaurant_id, marketing_opt_in_at)
-    values (v_customer.id, p_restaurant_id, case when v_opt_in then now() end)
-    returning * into v_profile;
+    -- Its profile was created by the create_customer_profile trigger.
     v_created := true;
   else
     if v_by_email.id is not null then
@@ -624,6 +649,7 @@ begin
 end
 $$;
 
+revoke all on function private.create_customer_profile() from public;
 revoke all on function private.authorize(jsonb, uuid) from public;
 revoke all on function private.check_phone_region(text, text) from public;
 revoke all on function private.customer_json(public.customers, public.customer_profiles) from public;

@@ -322,6 +322,8 @@ export async function runHostile(o: HostileOptions): Promise<Summary> {
     "<script>alert('x')</script>",
     "$v$ $$ \\ \" '",
     "Zoë \u202e Ünal",
+    "Ada$v",
+    "x$v0$v",
   ];
   for (const [i, name] of names.entries()) {
     const answer = await send(

@@ -28,7 +28,7 @@ export interface Caller {
 export interface AuthConfig {
   jwtSecret: Uint8Array | null;
   /** Tokens already verified, by their exact text: a busy caller reuses one token. */
-  verified: Map<string, Claims>;
+  verified: Map<string, { claims: Claims; until: number }>;
   jwks: JWTVerifyGetKey | null;
   issuers: string[];
   secretKeyDigests: Uint8Array[];
@@ -38,6 +38,9 @@ export interface AuthConfig {
 const ASYMMETRIC_ALGS = ["RS256", "RS384", "RS512", "ES256", "ES384", "EdDSA"];
 const CLOCK_TOLERANCE_S = 30;
 const VERIFIED_MAX = 1000;
+// A verified token is trusted again for at most this long (or until it
+// expires), so a revoked signing key stops working within a minute.
+const VERIFIED_TTL_MS = 60_000;
 
 /** Read the verification material the hosted runtime (or `npm start`) provides. */
 export function authConfigFromEnv(env: { get(name: string): string | undefined }): AuthConfig {
@@ -111,14 +114,16 @@ export async function authenticate(req: Request, config: AuthConfig): Promise<Ca
 }
 
 async function verifyJwt(token: string, config: AuthConfig): Promise<Claims> {
+  const now = Date.now();
   const known = config.verified.get(token);
-  if (known && Date.now() / 1000 <= (known.exp ?? 0) + CLOCK_TOLERANCE_S) return known;
+  if (known && now <= known.until) return known.claims;
   if (known) config.verified.delete(token);
   const claims = await verifyJwtUncached(token, config);
   if (config.verified.size >= VERIFIED_MAX) {
     config.verified.delete(config.verified.keys().next().value!);
   }
-  config.verified.set(token, claims);
+  const expires = ((claims.exp ?? 0) + CLOCK_TOLERANCE_S) * 1000;
+  config.verified.set(token, { claims, until: Math.min(expires, now + VERIFIED_TTL_MS) });
   return claims;
 }
 
@@ -189,4 +194,14 @@ function matchesKey(candidate: string, digests: Uint8Array[]): boolean {
   let found = false;
   for (const known of digests) found = timingSafeEqual(digest, known) || found;
   return found;
+}
+
+/**
+ * The claims SQL decides on: the role and the user id, nothing else. The
+ * rest of a token (user_metadata, …) is the user's own text and has no say.
+ */
+export function sqlClaims(claims: Claims): string {
+  return JSON.stringify(
+    typeof claims.sub === "string" ? { role: claims.role, sub: claims.sub } : { role: claims.role },
+  );
 }

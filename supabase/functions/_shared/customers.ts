@@ -2,7 +2,7 @@
 // Contacts are normalized here (the SQL side only checks the canonical form);
 // national phone numbers need the restaurant's region, which is cached per
 // isolate and re-checked by SQL on every call.
-import type { Claims } from "./auth.ts";
+import { type Claims, sqlClaims } from "./auth.ts";
 import { callFunction, isRegionMismatch, type Sql, toHttpError } from "./db.ts";
 import { type ErrorDetail, HttpError } from "./http.ts";
 import {
@@ -71,7 +71,7 @@ export async function upsertCustomer(
   const booking = req.booking ?? null;
   return await withRegion(sql, claims, req.restaurantId, req.phone, paths, async (phone) => {
     return await callFunction<UpsertResult>(sql, "private.customers_upsert", [
-      [JSON.stringify(claims), "jsonb"],
+      [sqlClaims(claims), "jsonb"],
       [req.restaurantId, "uuid"],
       [name, "text"],
       [email?.display, "text"],
@@ -96,7 +96,7 @@ export async function cancelBooking(
   const email = req.email ? emailOrThrow(req.email, paths) : null;
   return await withRegion(sql, claims, req.restaurantId, req.phone, paths, async (phone) => {
     return await callFunction<CancelResult>(sql, "private.customer_cancel", [
-      [JSON.stringify(claims), "jsonb"],
+      [sqlClaims(claims), "jsonb"],
       [req.restaurantId, "uuid"],
       [req.bookingId, "uuid"],
       [req.customerId, "uuid"],
@@ -171,7 +171,7 @@ async function withRegion<T>(
 async function lookupRegion(sql: Sql, claims: Claims, restaurantId: string): Promise<string> {
   try {
     const region = await callFunction<string>(sql, "private.authorize", [
-      [JSON.stringify(claims), "jsonb"],
+      [sqlClaims(claims), "jsonb"],
       [restaurantId, "uuid"],
     ]);
     rememberRegion(restaurantId, region);

@@ -51,11 +51,11 @@ export type Database = {
         };
         Relationships: [
           {
-            foreignKeyName: "bookings_customer_id_fkey";
-            columns: ["customer_id"];
+            foreignKeyName: "bookings_customer_fkey";
+            columns: ["restaurant_id", "customer_id"];
             isOneToOne: false;
             referencedRelation: "customers";
-            referencedColumns: ["id"];
+            referencedColumns: ["restaurant_id", "id"];
           },
           {
             foreignKeyName: "bookings_restaurant_id_fkey";
@@ -97,11 +97,11 @@ export type Database = {
         };
         Relationships: [
           {
-            foreignKeyName: "customer_booking_events_customer_id_fkey";
-            columns: ["customer_id"];
+            foreignKeyName: "customer_booking_events_customer_fkey";
+            columns: ["restaurant_id", "customer_id"];
             isOneToOne: false;
             referencedRelation: "customers";
-            referencedColumns: ["id"];
+            referencedColumns: ["restaurant_id", "id"];
           },
           {
             foreignKeyName: "customer_booking_events_restaurant_id_fkey";

@@ -77,8 +77,11 @@ export function literal(value: SqlValue): string {
     if (!Number.isFinite(value)) throw new TypeError("non-finite number");
     return String(value);
   }
+  // The literal ends at the first occurrence of the tag after the opening
+  // one, so the tag must first occur exactly where we put it: not inside the
+  // value, and not straddling its end ("Ada$v" + "$v$" contains "$v$" early).
   let tag = "$v$";
-  for (let i = 0; value.includes(tag); i++) tag = `$v${i}$`;
+  for (let i = 0; (value + tag).indexOf(tag) !== value.length; i++) tag = `$v${i}$`;
   return `${tag}${value}${tag}`;
 }
 

@@ -3,14 +3,38 @@
 // idempotent in SQL. Events a function does not handle get a 200 "ignored"
 // so pg_net's log shows them as delivered, not failed.
 import type { Caller } from "./auth.ts";
+import type { FieldPaths } from "./customers.ts";
 import { HttpError } from "./http.ts";
 import {
   type BookingRecord,
   bookingRecordSchema,
   looksLikeWebhook,
   parseOrThrow,
+  type UpsertRequest,
   webhookSchema,
 } from "./schemas.ts";
+
+/** Contact errors in a webhook are reported under the record's column names. */
+export const RECORD_PATHS: FieldPaths = {
+  email: "record.customer_email",
+  phone: "record.customer_phone",
+};
+
+export function hasContact(r: BookingRecord): boolean {
+  return Boolean(r.customer_email?.trim() || r.customer_phone?.trim());
+}
+
+/** The upsert that records a host booking row for its customer. */
+export function bookingUpsert(r: BookingRecord): UpsertRequest {
+  return {
+    restaurantId: r.restaurant_id,
+    name: r.customer_name,
+    email: r.customer_email,
+    phone: r.customer_phone,
+    marketingOptIn: r.marketing_opt_in ?? false,
+    booking: { id: r.id, covers: r.party_size, startsAt: r.start_at },
+  };
+}
 
 export type BookingEvent =
   | { kind: "insert" | "update"; record: BookingRecord; oldRecord: BookingRecord | null }

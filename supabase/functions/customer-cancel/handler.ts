@@ -1,10 +1,17 @@
 // customer-cancel: record a booking's cancellation on its customer's profile,
 // once per booking id. Also takes the Database Webhook for UPDATE on
 // public.bookings whose status turns into 'cancelled'.
-import { cancelBooking } from "../_shared/customers.ts";
+import { cancelBooking, upsertCustomer } from "../_shared/customers.ts";
 import { type Action, endpoint } from "../_shared/endpoint.ts";
 import { cancelRequestSchema, parseOrThrow } from "../_shared/schemas.ts";
-import { ignored, parseWebhook, requireServiceCaller } from "../_shared/webhook.ts";
+import {
+  bookingUpsert,
+  hasContact,
+  ignored,
+  parseWebhook,
+  RECORD_PATHS,
+  requireServiceCaller,
+} from "../_shared/webhook.ts";
 
 export const cancelAction: Action = async (body, { caller, sql }) => {
   const webhook = parseWebhook(body);
@@ -17,17 +24,21 @@ export const cancelAction: Action = async (body, { caller, sql }) => {
   if (r.status !== "cancelled" || webhook.oldRecord?.status === "cancelled") {
     return ignored("The booking's status did not turn into cancelled.");
   }
-  if (!r.customer_id && !r.customer_email?.trim() && !r.customer_phone?.trim()) {
-    return ignored("The booking names no customer.");
-  }
+  if (!r.customer_id && !hasContact(r)) return ignored("The booking names no customer.");
+  // The row proves the booking exists: record it (idempotently) before its
+  // cancellation, so a lost or late INSERT delivery cannot leave the guest
+  // unknown and the cancellation uncounted.
+  const recorded = hasContact(r)
+    ? await upsertCustomer(sql, caller.claims, bookingUpsert(r), RECORD_PATHS)
+    : null;
   return await cancelBooking(sql, caller.claims, {
     restaurantId: r.restaurant_id,
     bookingId: r.id,
-    customerId: r.customer_id,
+    customerId: r.customer_id ?? recorded?.customer.id,
     email: r.customer_email,
     phone: r.customer_phone,
     cancelledAt: r.updated_at,
-  }, { email: "record.customer_email", phone: "record.customer_phone" });
+  }, RECORD_PATHS);
 };
 
 export default endpoint("customer-cancel", cancelAction);

@@ -4,7 +4,14 @@
 import { upsertCustomer } from "../_shared/customers.ts";
 import { type Action, endpoint } from "../_shared/endpoint.ts";
 import { parseOrThrow, upsertRequestSchema } from "../_shared/schemas.ts";
-import { ignored, parseWebhook, requireServiceCaller } from "../_shared/webhook.ts";
+import {
+  bookingUpsert,
+  hasContact,
+  ignored,
+  parseWebhook,
+  RECORD_PATHS,
+  requireServiceCaller,
+} from "../_shared/webhook.ts";
 
 export const upsertAction: Action = async (body, { caller, sql }) => {
   const webhook = parseWebhook(body);
@@ -15,18 +22,8 @@ export const upsertAction: Action = async (body, { caller, sql }) => {
   if (webhook.kind !== "insert") {
     return ignored("Only INSERT on public.bookings records a booking.");
   }
-  const r = webhook.record;
-  if (!r.customer_email?.trim() && !r.customer_phone?.trim()) {
-    return ignored("The booking has no customer email or phone.");
-  }
-  return await upsertCustomer(sql, caller.claims, {
-    restaurantId: r.restaurant_id,
-    name: r.customer_name,
-    email: r.customer_email,
-    phone: r.customer_phone,
-    marketingOptIn: r.marketing_opt_in ?? false,
-    booking: { id: r.id, covers: r.party_size, startsAt: r.start_at },
-  }, { email: "record.customer_email", phone: "record.customer_phone" });
+  if (!hasContact(webhook.record)) return ignored("The booking has no customer email or phone.");
+  return await upsertCustomer(sql, caller.claims, bookingUpsert(webhook.record), RECORD_PATHS);
 };
 
 export default endpoint("customers-upsert", upsertAction);
