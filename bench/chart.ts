@@ -15,8 +15,10 @@ export function renderChart(results: RunResult[]): string {
   const hi = Math.pow(10, Math.ceil(Math.log10(Math.max(...values))));
   const innerW = W - PAD.left - PAD.right;
   const innerH = H - PAD.top - PAD.bottom;
+  const inset = 16; // keeps the first and last points clear of the axis labels
+  const span = innerW - 2 * inset;
   const x = (i: number) =>
-    PAD.left + (levels.length === 1 ? innerW / 2 : (i * innerW) / (levels.length - 1));
+    PAD.left + inset + (levels.length === 1 ? span / 2 : (i * span) / (levels.length - 1));
   const y = (v: number) =>
     PAD.top + innerH * (1 - (Math.log10(v) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo)));
   const parts: string[] = [];
