@@ -64,3 +64,32 @@ export function requireServiceCaller(caller: Caller): void {
 export function ignored(reason: string): { ignored: true; reason: string } {
   return { ignored: true, reason };
 }
+
+export interface Routes {
+  /** An ordinary API request. */
+  api: (body: unknown) => Promise<unknown>;
+  /** INSERT on public.bookings, if the function handles it. */
+  insert?: (record: BookingRecord) => Promise<unknown>;
+  /** UPDATE on public.bookings, if the function handles it. */
+  update?: (record: BookingRecord, oldRecord: BookingRecord | null) => Promise<unknown>;
+}
+
+/**
+ * Send a body where it belongs: an API request to `api`; a webhook (from a
+ * service caller only) to its event's route; any other event is answered
+ * 200 "ignored", so pg_net records it as delivered.
+ */
+export async function route(body: unknown, caller: Caller, routes: Routes): Promise<unknown> {
+  const event = parseWebhook(body);
+  if (!event) return await routes.api(body);
+  requireServiceCaller(caller);
+  if (event.kind === "insert" && routes.insert) return await routes.insert(event.record);
+  if (event.kind === "update" && routes.update) {
+    return await routes.update(event.record, event.oldRecord);
+  }
+  return ignored(
+    event.kind === "other"
+      ? "Only INSERT and UPDATE on public.bookings are handled."
+      : `${event.kind.toUpperCase()} on public.bookings is not this function's event.`,
+  );
+}

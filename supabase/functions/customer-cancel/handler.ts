@@ -2,26 +2,22 @@
 // once per booking id. Also takes the Database Webhook for UPDATE on
 // public.bookings whose status turns into 'cancelled'.
 import { cancelBooking, upsertCustomer } from "../_shared/customers.ts";
-import { type Action, endpoint } from "../_shared/endpoint.ts";
-import { cancelRequestSchema, parseOrThrow } from "../_shared/schemas.ts";
-import {
-  bookingUpsert,
-  hasContact,
-  ignored,
-  parseWebhook,
-  RECORD_PATHS,
-  requireServiceCaller,
-} from "../_shared/webhook.ts";
+import { type Action, type Context, endpoint } from "../_shared/endpoint.ts";
+import { type BookingRecord, cancelRequestSchema, parseOrThrow } from "../_shared/schemas.ts";
+import { bookingUpsert, hasContact, ignored, RECORD_PATHS, route } from "../_shared/webhook.ts";
 
-export const cancelAction: Action = async (body, { caller, sql }) => {
-  const webhook = parseWebhook(body);
-  if (!webhook) {
-    return await cancelBooking(sql, caller.claims, parseOrThrow(cancelRequestSchema, body));
-  }
-  requireServiceCaller(caller);
-  if (webhook.kind !== "update") return ignored("Only UPDATE on public.bookings can cancel.");
-  const r = webhook.record;
-  if (r.status !== "cancelled" || webhook.oldRecord?.status === "cancelled") {
+export const cancelAction: Action = (body, ctx) =>
+  route(body, ctx.caller, {
+    api: (b) => cancelBooking(ctx.sql, ctx.caller.claims, parseOrThrow(cancelRequestSchema, b)),
+    update: (record, oldRecord) => cancelFromRow(record, oldRecord, ctx),
+  });
+
+async function cancelFromRow(
+  r: BookingRecord,
+  old: BookingRecord | null,
+  { caller, sql }: Context,
+) {
+  if (r.status !== "cancelled" || old?.status === "cancelled") {
     return ignored("The booking's status did not turn into cancelled.");
   }
   if (!r.customer_id && !hasContact(r)) return ignored("The booking names no customer.");
@@ -39,6 +35,6 @@ export const cancelAction: Action = async (body, { caller, sql }) => {
     phone: r.customer_phone,
     cancelledAt: r.updated_at,
   }, RECORD_PATHS);
-};
+}
 
 export default endpoint("customer-cancel", cancelAction);
