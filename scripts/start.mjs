@@ -12,7 +12,9 @@ const DB_PORT = Number(process.env.DB_PORT ?? 54322);
 const DEMO_RESTAURANT = "00000000-0000-4000-8000-000000000001";
 const DEMO_STAFF = "00000000-0000-4000-8000-0000000000aa";
 
-const db = await ensurePostgres({ name: "postgres", port: DB_PORT });
+// LOCAL_DATA names the folder under .local/ (the smoke test uses its own).
+const DATA = process.env.LOCAL_DATA ?? "postgres";
+const db = await ensurePostgres({ name: DATA, port: DB_PORT });
 const running = { server: null };
 let stopping = false;
 async function stop(code = 0) {
@@ -61,7 +63,7 @@ const staffToken = signJwt({
 console.log(`
 Customers module — local stack
   Functions     http://127.0.0.1:${PORT}/functions/v1/{customers-upsert,customer-cancel}
-  Database      ${db.url}${db.embedded ? "  (embedded, data in .local/postgres)" : ""}
+  Database      ${db.url}${db.embedded ? `  (embedded, data in .local/${DATA})` : ""}
   API URL       http://127.0.0.1:${PORT}
   anon key      ${keys.anonKey}
   service_role  ${keys.serviceRoleKey}
