@@ -15,7 +15,7 @@ export async function signHs256(payload: Record<string, unknown>, secret: string
     .sign(new TextEncoder().encode(secret));
 }
 
-function freePort(): number {
+export function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr as Deno.NetAddr;
   listener.close();

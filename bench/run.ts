@@ -11,7 +11,7 @@ import { upsertCustomer } from "../supabase/functions/_shared/customers.ts";
 import type { UpsertRequest } from "../supabase/functions/_shared/schemas.ts";
 import { renderChart } from "./chart.ts";
 import { makeWorkload, type WorkloadName, WORKLOADS } from "./workloads.ts";
-import { signHs256, type SpawnedServer, spawnServer } from "./process.ts";
+import { freePort, signHs256, type SpawnedServer, spawnServer } from "./process.ts";
 
 const ADMIN_URL = Deno.env.get("BENCH_ADMIN_URL")!;
 const TEMPLATE = Deno.env.get("BENCH_TEMPLATE") ?? "bench_template";
@@ -338,9 +338,7 @@ interface Proxy {
 }
 
 async function startProxy(delayMs: number): Promise<Proxy> {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
+  const port = freePort();
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-net", "bench/delay_proxy.ts", String(port), DB_PORT, String(delayMs)],
     stdout: "piped",

@@ -30,6 +30,36 @@ export function newPool(max: number): Sql {
   return postgres(DB_URL, { prepare: false, max, onnotice: () => {} });
 }
 
+export interface OffLedger {
+  customerId: string;
+  /** [bookings, covers, cancellations] as the profile says and as the ledger says. */
+  profile: number[];
+  ledger: number[];
+}
+
+/**
+ * Profiles whose counters differ from their ledger (of one restaurant, or of
+ * all): the invariant every suite checks after its work.
+ */
+export async function profilesOffLedger(sql: Sql, restaurantId?: string): Promise<OffLedger[]> {
+  const rows = await sql`
+    select p.customer_id, p.total_bookings, p.total_covers, p.total_cancellations,
+      count(e.*) filter (where e.kind = 'booking')::int as bookings,
+      coalesce(sum(e.covers) filter (where e.kind = 'booking'), 0)::int as covers,
+      count(e.*) filter (where e.kind = 'cancellation')::int as cancellations
+    from public.customer_profiles p
+    left join public.customer_booking_events e on e.customer_id = p.customer_id
+    where ${restaurantId ?? null}::uuid is null or p.restaurant_id = ${restaurantId ?? null}::uuid
+    group by p.customer_id`;
+  return rows
+    .map((r) => ({
+      customerId: r.customer_id,
+      profile: [r.total_bookings, r.total_covers, r.total_cancellations],
+      ledger: [r.bookings, r.covers, r.cancellations],
+    }))
+    .filter((r) => r.profile.join() !== r.ledger.join());
+}
+
 export async function createRestaurant(
   sql: Sql,
   options: { region?: string; name?: string } = {},

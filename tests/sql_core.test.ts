@@ -6,7 +6,14 @@ import type { Claims } from "../supabase/functions/_shared/auth.ts";
 import { cancelBooking, upsertCustomer } from "../supabase/functions/_shared/customers.ts";
 import { HttpError } from "../supabase/functions/_shared/http.ts";
 import type { CancelRequest, UpsertRequest } from "../supabase/functions/_shared/schemas.ts";
-import { adminSql, claims, closeAdmin, createRestaurant, test } from "./helpers.ts";
+import {
+  adminSql,
+  claims,
+  closeAdmin,
+  createRestaurant,
+  profilesOffLedger,
+  test,
+} from "./helpers.ts";
 
 const sql = adminSql();
 const service = claims.service as Claims;
@@ -18,18 +25,7 @@ function cancel(req: CancelRequest) {
   return cancelBooking(sql, service, req);
 }
 async function ledgerMatchesProfiles(restaurantId: string) {
-  const rows = await sql`
-    select p.customer_id,
-      p.total_bookings = count(e.*) filter (where e.kind = 'booking') as bookings_ok,
-      p.total_covers = coalesce(sum(e.covers) filter (where e.kind = 'booking'), 0) as covers_ok,
-      p.total_cancellations = count(e.*) filter (where e.kind = 'cancellation') as cancellations_ok
-    from public.customer_profiles p
-    left join public.customer_booking_events e on e.customer_id = p.customer_id
-    where p.restaurant_id = ${restaurantId}
-    group by p.customer_id, p.total_bookings, p.total_covers, p.total_cancellations`;
-  for (const r of rows) {
-    assert(r.bookings_ok && r.covers_ok && r.cancellations_ok, JSON.stringify(r));
-  }
+  assertEquals(await profilesOffLedger(sql, restaurantId), []);
 }
 
 test("upsert creates a customer with normalized contacts and a profile", async () => {

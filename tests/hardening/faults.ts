@@ -5,7 +5,7 @@
 // come back by itself, and nothing may be half-written.
 import postgres from "postgres";
 import { isErrorShape, jsonHeaders, send, type Summary } from "./common.ts";
-import { type Server, startServer } from "../helpers.ts";
+import { profilesOffLedger, type Server, startServer } from "../helpers.ts";
 
 const PORT = Deno.env.get("FAULT_DB_PORT") ?? "54352";
 const NAME = "fault-postgres";
@@ -209,12 +209,7 @@ export async function runFaults(o: FaultOptions): Promise<Summary> {
     if (recovered.status !== 200) failures.push(`full pool: no recovery (${recovered.status})`);
 
     // Nothing half-written: every profile equals its ledger.
-    const [{ off }] = await admin`
-      select count(*)::int as off from public.customer_profiles p
-      where p.total_bookings <> (select count(*) from public.customer_booking_events e
-                                 where e.customer_id = p.customer_id and e.kind = 'booking')
-         or p.total_covers <> (select coalesce(sum(covers), 0) from public.customer_booking_events e
-                               where e.customer_id = p.customer_id and e.kind = 'booking')`;
+    const off = (await profilesOffLedger(admin)).length;
     if (off) failures.push(`${off} profiles differ from their ledger`);
     const crashed = servers.filter((s) =>
       s.logs.some((l) => l.includes("panicked") || l.includes("Uncaught"))
