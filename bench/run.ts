@@ -8,6 +8,7 @@
 import postgres from "postgres";
 import type { Claims } from "../supabase/functions/_shared/auth.ts";
 import { upsertCustomer } from "../supabase/functions/_shared/customers.ts";
+import { createDb } from "../supabase/functions/_shared/db.ts";
 import type { UpsertRequest } from "../supabase/functions/_shared/schemas.ts";
 import { renderChart } from "./chart.ts";
 import { makeWorkload, type WorkloadName, WORKLOADS } from "./workloads.ts";
@@ -198,7 +199,7 @@ async function openPath(
 ): Promise<{ call: (r: UpsertRequest) => Promise<boolean>; close: () => Promise<number | null> }> {
   const url = clientUrl(directUrl);
   if (path === "limit") {
-    const pool = postgres(url, { prepare: false, max: POOL, onnotice: () => {} });
+    const pool = createDb(url, { max: POOL });
     return {
       call: async (r) => (await upsertCustomer(pool, service, r), true),
       close: async () => (await pool.end(), null),
@@ -235,9 +236,9 @@ async function measureRoundTrips(
 ): Promise<{ statements: number; roundTrips: number }> {
   const db = await freshDatabase();
   const w = makeWorkload(workload, db.restaurantId, 61);
-  const setupSql = postgres(db.url, { prepare: false, max: 4, onnotice: () => {} });
-  for (const r of w.setup) await upsertCustomer(setupSql, service, r);
-  await setupSql.end();
+  const setupDb = createDb(db.url, { max: 4 });
+  for (const r of w.setup) await upsertCustomer(setupDb, service, r);
+  await setupDb.end();
   const count = async () => {
     const s = postgres(db.url, { prepare: false, max: 1, onnotice: () => {} });
     const n = await transactions(s);
@@ -270,11 +271,11 @@ async function runOne(
 ): Promise<RunResult> {
   const db = await freshDatabase();
   const w = makeWorkload(workload, db.restaurantId, requestsFor(concurrency));
-  const setupSql = postgres(db.url, { prepare: false, max: POOL, onnotice: () => {} });
+  const setupDb = createDb(db.url, { max: POOL });
   for (let i = 0; i < w.setup.length; i += 64) {
-    await Promise.all(w.setup.slice(i, i + 64).map((r) => upsertCustomer(setupSql, service, r)));
+    await Promise.all(w.setup.slice(i, i + 64).map((r) => upsertCustomer(setupDb, service, r)));
   }
-  await setupSql.end();
+  await setupDb.end();
 
   const { call, close } = await openPath(path, db.url);
 

@@ -5,7 +5,9 @@
 // same normalization and the same tables as the real path, so the difference
 // measured is the round trips and the locking. Never used by the functions.
 import type { Claims } from "../supabase/functions/_shared/auth.ts";
-import type { Sql } from "../supabase/functions/_shared/db.ts";
+import type postgres from "postgres";
+
+type Sql = postgres.Sql;
 import { normalizeEmail, normalizePhone } from "../supabase/functions/_shared/normalize.ts";
 import type { UpsertRequest } from "../supabase/functions/_shared/schemas.ts";
 

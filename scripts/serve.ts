@@ -2,7 +2,7 @@
 // at http://127.0.0.1:<PORT>/functions/v1/<name>, as the Supabase gateway
 // does. Each function folder's handler.ts is the same handler its index.ts
 // gives Deno.serve in the hosted runtime.
-import { getSql } from "../supabase/functions/_shared/db.ts";
+import { getDb } from "../supabase/functions/_shared/db.ts";
 import { json } from "../supabase/functions/_shared/http.ts";
 import { log } from "../supabase/functions/_shared/log.ts";
 
@@ -40,7 +40,7 @@ const server = Deno.serve({
 async function shutdown() {
   await server.shutdown();
   try {
-    await getSql().end({ timeout: 2 });
+    await getDb().end();
   } catch {
     // No database configured: nothing to close.
   }

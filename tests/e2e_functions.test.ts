@@ -141,7 +141,9 @@ test("customers-upsert via supabase.functions.invoke returns the documented shap
   const { customer, profile } = r.body;
   assertEquals(Object.keys(r.body).sort(), [
     "bookingRecorded",
+    "cancellationRecorded",
     "conflict",
+    "contactsNotSaved",
     "created",
     "customer",
     "matchedBy",
@@ -500,29 +502,30 @@ test("Database Webhooks: INSERT records the booking, UPDATE to cancelled records
   assertEquals(badRecord.body.error.details[0].path, "record.party_size");
 });
 
-test("the webhook migration's triggers deliver what the functions expect", async () => {
-  // Supabase's supabase_functions.http_request and Vault, stood in for inside
-  // a transaction that is rolled back: the stand-in records each request
-  // (url, headers, the payload pg_net would send) instead of sending it.
-  type Captured = { url: string; headers: Record<string, string>; payload: unknown };
+test("booking webhooks: the key is read from Vault as a trigger fires, and no catalog shows it", async () => {
+  // pg_net and Vault, stood in for inside a transaction that is rolled back:
+  // net.http_post records each request instead of sending it, and the Vault
+  // view is a table only its owner may read, as on Supabase.
+  type Captured = { url: string; headers: Record<string, string>; body: unknown };
   const rollback = new Error("rollback");
   let captured: Captured[] = [];
+  let leaks: { place: string; name: string }[] = [];
   await sql.begin(async (tx) => {
     await tx.unsafe(`
-      create schema supabase_functions;
-      create table supabase_functions.sent (url text, headers jsonb, payload jsonb);
-      create function supabase_functions.http_request() returns trigger language plpgsql as $f$
-      begin
-        insert into supabase_functions.sent values (tg_argv[0], tg_argv[2]::jsonb, jsonb_build_object(
-          'type', tg_op, 'table', tg_table_name, 'schema', tg_table_schema,
-          'record', to_jsonb(new), 'old_record', case when tg_op = 'UPDATE' then to_jsonb(old) end));
-        return new;
-      end $f$;
+      create schema net;
+      create table net.sent (url text, body jsonb, headers jsonb);
+      create function net.http_post(url text, body jsonb default '{}', params jsonb default '{}',
+        headers jsonb default '{}', timeout_milliseconds integer default 5000) returns bigint
+        language sql as $f$ insert into net.sent values (url, body, headers) returning 1::bigint $f$;
       create schema vault;
-      create view vault.decrypted_secrets as
-        select * from (values ('customers_functions_url', '${server.url}/functions/v1/'),
-                              ('customers_service_key', '${tokens.service}')) s(name, decrypted_secret);
+      create table vault.decrypted_secrets (name text primary key, decrypted_secret text);
+      revoke all on schema net, vault from public;
+      revoke all on all tables in schema net, vault from public;
     `);
+    await tx`
+      insert into vault.decrypted_secrets values
+        ('customers_functions_url', ${server.url + "/functions/v1/"}),
+        ('customers_service_key', ${SECRET_KEY})`;
     const [{ installed }] = await tx`select private.install_booking_webhooks() as installed`;
     assertEquals(installed, true);
     const [{ id }] = await tx`
@@ -531,11 +534,33 @@ test("the webhook migration's triggers deliver what the functions expect", async
       returning id`;
     await tx`update public.bookings set party_size = 6 where id = ${id}`;
     await tx`update public.bookings set status = 'cancelled' where id = ${id}`;
-    captured = await tx`select url, headers, payload from supabase_functions.sent` as never;
+    captured = await tx`select url, headers, body from net.sent` as never;
+    const [{ vault }] = await tx`select 'vault.decrypted_secrets'::regclass::oid as vault`;
+    // Everything an API role can read of the catalog: trigger arguments and
+    // definitions, function bodies and settings, views, defaults, comments.
+    await tx`set local role anon`;
+    leaks = await tx`
+      select 'trigger' as place, tgname::text as name from pg_trigger
+      where position(${SECRET_KEY} in encode(tgargs, 'escape') || pg_get_triggerdef(oid)) > 0
+      union all
+      select 'function', proname::text from pg_proc
+      where position(${SECRET_KEY} in coalesce(prosrc, '') || coalesce(array_to_string(proconfig, ' '), '')) > 0
+      union all
+      select 'view', viewname::text from pg_views where position(${SECRET_KEY} in definition) > 0
+      union all
+      select 'default', adrelid::regclass::text from pg_attrdef
+      where position(${SECRET_KEY} in pg_get_expr(adbin, adrelid)) > 0
+      union all
+      select 'comment', objoid::text from pg_description where position(${SECRET_KEY} in description) > 0
+    ` as never;
+    const [{ readable }] = await tx`
+      select has_table_privilege(${vault}::oid, 'select') as readable`;
+    assertEquals(readable, false, "anon cannot read the Vault stand-in");
     throw rollback;
   }).catch((e) => {
     if (e !== rollback) throw e;
   });
+  assertEquals([...leaks], []);
   assertEquals(captured.map((c) => c.url.replace(server.url, "")), [
     "/functions/v1/customers-upsert",
     "/functions/v1/customer-cancel",
@@ -545,7 +570,7 @@ test("the webhook migration's triggers deliver what the functions expect", async
     const r = await post(c.url.replace(`${server.url}/functions/v1/`, ""), {
       token: null,
       headers: c.headers,
-      body: JSON.stringify(c.payload),
+      body: JSON.stringify(c.body),
     });
     results.push(r);
   }

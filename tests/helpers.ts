@@ -3,7 +3,10 @@
 // server started as its own process.
 import { SignJWT } from "jose";
 import postgres from "postgres";
-import { createSql, type Sql } from "../supabase/functions/_shared/db.ts";
+import { createDb, type Db } from "../supabase/functions/_shared/db.ts";
+
+/** The tests' own SQL client (tagged templates); the product calls go through `Db`. */
+export type Sql = postgres.Sql;
 
 export const DB_URL = Deno.env.get("TEST_DB_URL") ?? "";
 if (!DB_URL) throw new Error("TEST_DB_URL is not set: run the suite with `npm test`");
@@ -14,15 +17,29 @@ export const SECRET_KEY = "sb_secret_test_key_for_the_suite_0001";
 export const PUBLISHABLE_KEY = "sb_publishable_test_key_for_the_suite_01";
 
 let admin: Sql | null = null;
-/** A pool connected as the database owner (what SUPABASE_DB_URL gives the functions). */
+let db: Db | null = null;
+/** A pool connected as the database owner, for the tests' own queries. */
 export function adminSql(): Sql {
-  admin ??= createSql(DB_URL, { max: 4 });
+  admin ??= postgres(DB_URL, { prepare: false, max: 4, onnotice: () => {} });
   return admin;
+}
+
+/** The product's database access (what SUPABASE_DB_URL gives the functions). */
+export function testDb(): Db {
+  db ??= createDb(DB_URL, { max: 4 });
+  return db;
 }
 
 export async function closeAdmin(): Promise<void> {
   await admin?.end({ timeout: 1 });
+  await db?.end();
   admin = null;
+  db = null;
+}
+
+/** A pool of the product's database access of its own, for parallel-connection tests. */
+export function newDb(max: number): Db {
+  return createDb(DB_URL, { max });
 }
 
 /** A fresh connection pool of its own, for parallel-connection tests. */

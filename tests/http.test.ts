@@ -21,7 +21,7 @@ test("an unexpected failure is a 500 with a request id and nothing internal", as
   const secretText = "relation customers_secret_table at /src/db.ts:12 ada@example.com";
   const handler = endpoint("probe", () => Promise.reject(new Error(secretText)), {
     auth,
-    sql: {} as never,
+    db: {} as never,
   });
   const originalError = console.error;
   const logged: string[] = [];
@@ -56,7 +56,14 @@ test("database errors map to stable HTTP errors", () => {
     [{ code: "ECONNREFUSED" }, 503, "unavailable"],
     [{ code: "57P01" }, 503, "unavailable"],
     [{ code: "57014" }, 503, "unavailable"],
-    [{ code: "CONNECT_TIMEOUT" }, 503, "unavailable"],
+    [{ code: "08P01", message: "unsupported startup parameter" }, 503, "unavailable"],
+    [{ code: "08006" }, 503, "unavailable"],
+    [{ code: "QUERY_TIMEOUT" }, 503, "unavailable"],
+    [{ message: "Connection terminated unexpectedly" }, 503, "unavailable"],
+    [{ message: "timeout exceeded when trying to connect" }, 503, "unavailable"],
+    [{ code: "22008", message: "date/time field value out of range" }, 400, "invalid_request"],
+    [{ code: "22009", message: "time zone displacement out of range" }, 400, "invalid_request"],
+    [{ code: "22007", message: "invalid input syntax for type timestamp" }, 400, "invalid_request"],
     [{ code: "23505", message: "duplicate key (email)=(ada@example.com)" }, 500, "internal_error"],
     [{ code: "23514", message: "violates check constraint" }, 400, "invalid_request"],
     [{}, 500, "internal_error"],

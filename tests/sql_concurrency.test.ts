@@ -9,14 +9,14 @@ import {
   claims,
   closeAdmin,
   createRestaurant,
-  newPool,
+  newDb,
   profilesOffLedger,
   test,
 } from "./helpers.ts";
 
 const admin = adminSql();
 const service = claims.service as Claims;
-const pool = newPool(16);
+const pool = newDb(16);
 
 async function customerCount(restaurantId: string): Promise<number> {
   const [{ count }] = await admin`
@@ -90,7 +90,7 @@ test("counters equal the ledger under concurrent, repeated and reordered events"
   const guests = ["g1@example.com", "g2@example.com", "g3@example.com"];
   await Promise.all(
     guests.map((email) =>
-      upsertCustomer(admin, service, { restaurantId, email, marketingOptIn: false })
+      upsertCustomer(pool, service, { restaurantId, email, marketingOptIn: false })
     ),
   );
   const bookings = Array.from({ length: 30 }, (_, i) => ({
@@ -136,7 +136,39 @@ test("counters equal the ledger under concurrent, repeated and reordered events"
   }
 });
 
+test("a cancellation racing its booking lands on the booking's customer, whichever commits first", async () => {
+  const restaurantId = await createRestaurant(admin);
+  await upsertCustomer(pool, service, {
+    restaurantId,
+    email: "named@example.com",
+    marketingOptIn: false,
+  });
+  for (let i = 0; i < 20; i++) {
+    const bookingId = crypto.randomUUID();
+    const [booked, cancelled] = await Promise.all([
+      upsertCustomer(pool, service, {
+        restaurantId,
+        email: `booker${i}@example.com`,
+        marketingOptIn: false,
+        booking: { id: bookingId, covers: 2 },
+      }),
+      cancelBooking(pool, service, { restaurantId, bookingId, email: "named@example.com" }),
+    ]);
+    const [{ customer_id }] = await admin`
+      select customer_id from public.customer_booking_events
+      where restaurant_id = ${restaurantId} and booking_id = ${bookingId} and kind = 'cancellation'`;
+    assertEquals(customer_id, booked.customer.id, `race ${i}`);
+    assertEquals(cancelled.cancellationRecorded, true);
+  }
+  assertEquals(await profilesOffLedger(admin, restaurantId), []);
+  const [named] = await admin`
+    select p.total_cancellations from public.customer_profiles p
+    join public.customers c on c.id = p.customer_id
+    where c.restaurant_id = ${restaurantId} and c.email_normalized = 'named@example.com'`;
+  assertEquals(named.total_cancellations, 0);
+});
+
 test("teardown: close pools", async () => {
-  await pool.end({ timeout: 1 });
+  await pool.end();
   await closeAdmin();
 });

@@ -5,6 +5,7 @@ import { assert, assertEquals, assertNotEquals, assertRejects } from "./assert.t
 import type { Claims } from "../supabase/functions/_shared/auth.ts";
 import { cancelBooking, upsertCustomer } from "../supabase/functions/_shared/customers.ts";
 import { HttpError } from "../supabase/functions/_shared/http.ts";
+import { normalizeName } from "../supabase/functions/_shared/normalize.ts";
 import type { CancelRequest, UpsertRequest } from "../supabase/functions/_shared/schemas.ts";
 import {
   adminSql,
@@ -13,16 +14,18 @@ import {
   createRestaurant,
   profilesOffLedger,
   test,
+  testDb,
 } from "./helpers.ts";
 
 const sql = adminSql();
+const db = testDb();
 const service = claims.service as Claims;
 
 function upsert(req: Omit<UpsertRequest, "marketingOptIn"> & { marketingOptIn?: boolean }) {
-  return upsertCustomer(sql, service, { marketingOptIn: false, ...req });
+  return upsertCustomer(db, service, { marketingOptIn: false, ...req });
 }
 function cancel(req: CancelRequest) {
-  return cancelBooking(sql, service, req);
+  return cancelBooking(db, service, req);
 }
 async function ledgerMatchesProfiles(restaurantId: string) {
   assertEquals(await profilesOffLedger(sql, restaurantId), []);
@@ -182,6 +185,97 @@ test("explicit consent change is the only way opt-in turns off", async () => {
   );
 });
 
+async function withdraw(restaurantId: string, customerId: string) {
+  await sql`select private.set_marketing_consent(${
+    sql.json(service as never)
+  }, ${restaurantId}::uuid, ${customerId}::uuid, false)`;
+}
+
+test("a withdrawal wins over every opt-in given before it: replays, old bookings, cancellations", async () => {
+  const restaurantId = await createRestaurant(sql);
+  const booking = { id: crypto.randomUUID(), covers: 2 };
+  const first = await upsert({
+    restaurantId,
+    email: "w@example.com",
+    marketingOptIn: true,
+    booking,
+  });
+  assertEquals(first.customer.marketingOptIn, true);
+  const bookedAt = new Date().toISOString();
+  await withdraw(restaurantId, first.customer.id);
+
+  const replay = await upsert({
+    restaurantId,
+    email: "w@example.com",
+    marketingOptIn: true,
+    booking,
+  });
+  assertEquals([replay.bookingRecorded, replay.customer.marketingOptIn], [false, false]);
+  const cancelled = await upsertCustomer(db, service, {
+    restaurantId,
+    email: "w@example.com",
+    marketingOptIn: false,
+    booking,
+  }, { cancelledAt: new Date().toISOString() });
+  assertEquals([cancelled.cancellationRecorded, cancelled.customer.marketingOptIn], [true, false]);
+  const delayed = await upsertCustomer(db, service, {
+    restaurantId,
+    email: "w@example.com",
+    marketingOptIn: true,
+    booking: { id: crypto.randomUUID(), covers: 2 },
+  }, { consentAt: bookedAt });
+  assertEquals(
+    [delayed.bookingRecorded, delayed.customer.marketingOptIn],
+    [true, false],
+    "a booking made before the withdrawal, delivered after it, grants nothing",
+  );
+
+  const newer = await upsert({
+    restaurantId,
+    email: "w@example.com",
+    marketingOptIn: true,
+    booking: { id: crypto.randomUUID(), covers: 2 },
+  });
+  assertEquals(newer.customer.marketingOptIn, true, "a new booking's opt-in is a new consent");
+  assertEquals(newer.profile.marketingOptInAt, first.profile.marketingOptInAt);
+});
+
+test("a booking that is already cancelled when recorded counts as a booking and a cancellation", async () => {
+  const restaurantId = await createRestaurant(sql);
+  const booking = { id: crypto.randomUUID(), covers: 3 };
+  const both = await upsertCustomer(db, service, {
+    restaurantId,
+    email: "gone@example.com",
+    marketingOptIn: false,
+    booking,
+  }, { cancelledAt: "2026-12-01T10:00:00Z" });
+  assertEquals([both.bookingRecorded, both.cancellationRecorded], [true, true]);
+  assertEquals([both.profile.totalBookings, both.profile.totalCancellations], [1, 1]);
+  const again = await upsertCustomer(db, service, {
+    restaurantId,
+    email: "gone@example.com",
+    marketingOptIn: false,
+    booking,
+  }, { cancelledAt: "2026-12-01T10:00:00Z" });
+  assertEquals([again.bookingRecorded, again.cancellationRecorded], [false, false]);
+  assertEquals([again.profile.totalBookings, again.profile.totalCancellations], [1, 1]);
+  await ledgerMatchesProfiles(restaurantId);
+});
+
+test("a free contact that meets a filled slot is reported in contactsNotSaved", async () => {
+  const restaurantId = await createRestaurant(sql);
+  await upsert({ restaurantId, email: "first@example.com", phone: "020 7946 0958" });
+  const r = await upsert({ restaurantId, email: "second@example.com", phone: "020 7946 0958" });
+  assertEquals([r.matchedBy, r.contactsNotSaved], ["phone", ["email"]]);
+  assertEquals(r.customer.email, "first@example.com");
+  const same = await upsert({ restaurantId, email: "first@example.com", phone: "020 7946 0958" });
+  assertEquals(same.contactsNotSaved, []);
+  const filled = await upsert({ restaurantId, email: "third@example.com" });
+  const added = await upsert({ restaurantId, email: "third@example.com", phone: "020 7946 0000" });
+  assertEquals([added.contactsNotSaved, added.customer.phone], [[], "+442079460000"]);
+  assertEquals(added.customer.id, filled.customer.id);
+});
+
 test("a booking counts once per booking id, with covers and visit times", async () => {
   const restaurantId = await createRestaurant(sql);
   const b1 = crypto.randomUUID();
@@ -282,7 +376,7 @@ test("authorization: service role, members only, 404 for an unknown restaurant",
   const [{ id: staff }] = await sql`
     insert into public.restaurant_memberships (restaurant_id, user_id) values (${restaurantId}, gen_random_uuid()) returning user_id as id`;
   const req = { restaurantId, email: "auth@example.com", marketingOptIn: false };
-  const ok = await upsertCustomer(sql, claims.staff(staff) as Claims, req);
+  const ok = await upsertCustomer(db, claims.staff(staff) as Claims, req);
   assertEquals(ok.created, true);
   for (
     const who of [
@@ -294,19 +388,19 @@ test("authorization: service role, members only, 404 for an unknown restaurant",
     ]
   ) {
     await assertRejects(
-      () => upsertCustomer(sql, who as Claims, req),
+      () => upsertCustomer(db, who as Claims, req),
       (e: HttpError) => e.status === 403 && e.code === "forbidden",
       JSON.stringify(who),
     );
   }
   await assertRejects(
-    () => upsertCustomer(sql, service, { ...req, restaurantId: crypto.randomUUID() }),
+    () => upsertCustomer(db, service, { ...req, restaurantId: crypto.randomUUID() }),
     (e: HttpError) => e.status === 404 && e.code === "restaurant_not_found",
   );
   // A non-member cannot tell a missing restaurant from someone else's.
   await assertRejects(
     () =>
-      upsertCustomer(sql, claims.staff(staff) as Claims, {
+      upsertCustomer(db, claims.staff(staff) as Claims, {
         ...req,
         restaurantId: crypto.randomUUID(),
       }),
@@ -356,6 +450,38 @@ test("CHECK constraints refuse non-canonical contacts from any path", async () =
   );
 });
 
+test("CHECK constraints are Unicode-aware whatever the database locale, and refuse control characters", async () => {
+  const restaurantId = await createRestaurant(sql);
+  const nfd = "jose\u0301@example.com";
+  const bad = [
+    { email_normalized: "émile@example.com".replace("é", "É"), email: "Émile@example.com" },
+    { email_normalized: nfd, email: nfd },
+    { email_normalized: "jose\u200b@example.com", email: "jose@example.com" },
+    { email_normalized: "a\u00adb@example.com", email: "ab@example.com" },
+    { email_normalized: "a@example.com", email: "a\u0007@example.com" },
+    { phone_normalized: "+442079460958", phone: "+44 20\u0009 7946 0958" },
+    { email_normalized: "n@example.com", email: "n@example.com", full_name: "Lost\tGuest" },
+    { email_normalized: "n@example.com", email: "n@example.com", full_name: "Bell\u0085" },
+  ];
+  for (const values of bad) {
+    await assertRejects(
+      () => sql`insert into public.customers ${sql({ restaurant_id: restaurantId, ...values })}`,
+      (e: { code?: string }) => e.code === "23514",
+      JSON.stringify(values),
+    );
+  }
+  // What the normalizers produce is accepted: Unicode lower case, NFC, and
+  // names that keep joiners some scripts need.
+  await sql`insert into public.customers ${
+    sql({
+      restaurant_id: restaurantId,
+      email_normalized: "émile.ß@example.com",
+      email: "Émile.ß@example.com",
+      full_name: "Zo\u00eb \u0645\u200c\u0631",
+    })
+  }`;
+});
+
 test("rpc wrappers read the caller from request.jwt.claims", async () => {
   const restaurantId = await createRestaurant(sql);
   const staff = crypto.randomUUID();
@@ -379,39 +505,36 @@ test("rpc wrappers read the caller from request.jwt.claims", async () => {
     }), (e: { code?: string }) => e.code === "PT403");
 });
 
-test("property: inlined literals round-trip any text exactly, never as SQL", async () => {
-  const { literal } = await import("../supabase/functions/_shared/db.ts");
+test("property: any name travels as a bind parameter, stored exactly, never as SQL", async () => {
   const fc = (await import("fast-check")).default;
+  const restaurantId = await createRestaurant(sql);
   const tricky = [
     "$v$",
-    "$v0$",
     "'; drop table public.customers; --",
     "\\",
     "$$",
-    "$v$$v0$$v1$",
     "Ada$v",
-    "$v$x$v0",
-    "$",
-    "$v",
-    "x$v0$v",
     "O'Brien",
+    "$1",
+    ") as result; select 1; --",
   ];
-  const strings = fc.oneof(
-    fc.string({ unit: "grapheme", maxLength: 40 }),
+  const names = fc.oneof(
+    fc.string({ unit: "grapheme", minLength: 1, maxLength: 40 }),
     fc.constantFrom(...tricky),
-    fc.array(fc.constantFrom(...tricky, "x", " ", "$", "v", "0"), { maxLength: 8 }).map((a) =>
-      a.join("")
-    ),
-  ).filter((s) => !s.includes("\u0000"));
-  const samples = fc.sample(strings, { seed: 3, numRuns: 300 });
-  const rows = await sql.unsafe(
-    `select * from (values ${
-      samples.map((s, i) => `(${i}, ${literal(s)}::text)`).join(", ")
-    }) v(i, t)`,
-  );
-  for (const row of rows) assertEquals(row.t, samples[row.i]);
-  const [{ n }] = await sql`select count(*)::int as n from public.customers`;
-  assert(n >= 0, "customers table still there");
+    fc.array(fc.constantFrom(...tricky, "x", " ", "$", "v", "0"), { minLength: 1, maxLength: 8 })
+      .map((a) => a.join("")),
+  ).map((s) => s.trim())
+    // Names with control characters are refused by design; this property is about the rest.
+    // deno-lint-ignore no-control-regex
+    .filter((s) => s !== "" && !/[\u0000-\u001f\u007f-\u009f]/.test(s));
+  const samples = fc.sample(names, { seed: 3, numRuns: 200 });
+  for (const [i, name] of samples.entries()) {
+    const r = await upsert({ restaurantId, name, email: `guest${i}@example.com` });
+    assertEquals(r.customer.name, normalizeName(name));
+  }
+  const [{ n }] = await sql`
+    select count(*)::int as n from public.customers where restaurant_id = ${restaurantId}`;
+  assertEquals(n, samples.length);
 });
 
 test("a recorded booking links the host's booking row, never overriding the host's own link", async () => {

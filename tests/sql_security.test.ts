@@ -4,7 +4,15 @@ import type { Claims } from "../supabase/functions/_shared/auth.ts";
 import { upsertCustomer } from "../supabase/functions/_shared/customers.ts";
 import type { Database } from "../supabase/functions/_shared/database.types.ts";
 import { assert, assertEquals, assertRejects } from "./assert.ts";
-import { addStaff, adminSql, claims, closeAdmin, createRestaurant, test } from "./helpers.ts";
+import {
+  addStaff,
+  adminSql,
+  claims,
+  closeAdmin,
+  createRestaurant,
+  test,
+  testDb,
+} from "./helpers.ts";
 
 type CustomerRow = Database["public"]["Tables"]["customers"]["Row"];
 
@@ -39,12 +47,12 @@ test("staff read their restaurant's customers and profiles, and only those", asy
   const mine = await createRestaurant(sql);
   const theirs = await createRestaurant(sql);
   const staff = await addStaff(sql, mine);
-  await upsertCustomer(sql, service, {
+  await upsertCustomer(testDb(), service, {
     restaurantId: mine,
     email: "mine@example.com",
     marketingOptIn: false,
   });
-  await upsertCustomer(sql, service, {
+  await upsertCustomer(testDb(), service, {
     restaurantId: theirs,
     email: "theirs@example.com",
     marketingOptIn: false,
@@ -95,7 +103,7 @@ test("anon sees nothing and may not call the write functions", async () => {
   }
   for (
     const fn of [
-      "public.customers_upsert(uuid,text,text,text,boolean,uuid,integer,timestamptz)",
+      "public.customers_upsert(uuid,text,text,text,boolean,uuid,integer,timestamptz,timestamptz)",
       "public.customer_cancel(uuid,uuid,uuid,text,text,timestamptz)",
       "public.set_marketing_consent(uuid,uuid,boolean)",
     ]

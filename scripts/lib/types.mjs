@@ -11,7 +11,7 @@ export const TYPES_FILE = path.join(ROOT, "supabase/functions/_shared/database.t
 export function generateTypes(url) {
   const gen = spawnSync(
     path.join(BIN, "supabase"),
-    ["gen", "types", "typescript", "--db-url", url, "--schema", "public"],
+    ["gen", "types", "typescript", "--db-url", url, "--schema", "public,private"],
     { cwd: ROOT, encoding: "utf8", env: { ...process.env, PGSSLMODE: "disable" } },
   );
   if (gen.status !== 0) {

@@ -7,11 +7,14 @@
 -- whatever the order or number of its deliveries.
 --
 -- Callers: the edge functions connect as the table owner and call the
--- private.* functions with the claims they verified; PostgREST callers use
--- the public.* wrappers, which read the same claims from auth.jwt().
+-- private.* functions with the claims they verified (named arguments, bind
+-- parameters); PostgREST callers use the public.* wrappers (rpc migration),
+-- which read the same claims from auth.jwt().
 
 create schema if not exists private;
 revoke all on schema private from public;
+-- The schema only; each function below is granted (or not) on its own.
+grant usage on schema private to authenticated;
 
 -------------------------------------------------------------------------------
 -- Tables
@@ -37,21 +40,41 @@ create table public.restaurant_memberships (
 create index restaurant_memberships_user_id_idx
   on public.restaurant_memberships (user_id);
 
+-- Text rules, enforced whatever the path (functions, rpc, psql, an import):
+--   * no C0/C1 control characters in any stored name or contact;
+--   * the email identity is Unicode-lower-cased (ICU, so the database's own
+--     locale, often C, cannot let 'É' through), NFC, and free of invisible
+--     characters (zero-width, soft hyphen, bidi controls), so that one
+--     address cannot be stored as two guests.
 create table public.customers (
   id uuid primary key default gen_random_uuid(),
   restaurant_id uuid not null references public.restaurants (id) on delete cascade,
-  full_name text
-    check (full_name is null or (full_name = btrim(full_name) and full_name <> '' and length(full_name) <= 200)),
+  full_name text check (
+    full_name is null
+    or (full_name = btrim(full_name) and full_name <> '' and length(full_name) <= 200
+        and full_name !~ '[\u0001-\u001f\u007f-\u009f]')
+  ),
   -- Display forms: the email as first given (trimmed), the phone in
   -- international format. Lookups use the *_normalized columns only.
-  email text check (email is null or (email = btrim(email) and email <> '' and length(email) <= 320)),
-  phone text check (phone is null or (phone = btrim(phone) and phone <> '' and length(phone) <= 40)),
-  -- Lower-cased, domain in ASCII (IDNA), no white space.
+  email text check (
+    email is null
+    or (email = btrim(email) and email <> '' and length(email) <= 320
+        and email !~ '[\u0001-\u001f\u007f-\u009f]')
+  ),
+  phone text check (
+    phone is null
+    or (phone = btrim(phone) and phone <> '' and length(phone) <= 40
+        and phone !~ '[\u0001-\u001f\u007f-\u009f]')
+  ),
+  -- Lower-cased (Unicode), NFC, domain in ASCII (IDNA), no white space, no
+  -- control or invisible characters.
   email_normalized text check (
     email_normalized is null
     or (
-      email_normalized = lower(email_normalized)
+      email_normalized = lower(email_normalized collate "und-x-icu")
+      and email_normalized is nfc normalized
       and length(email_normalized) <= 320
+      and email_normalized !~ '[\u0001-\u001f\u007f-\u009f\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]'
       and email_normalized ~ '^[^@[:space:]]{1,64}@[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$'
     )
   ),
@@ -80,33 +103,13 @@ create table public.customer_profiles (
   last_booking_at timestamptz,
   -- First time marketing opt-in became true; never moved afterwards.
   marketing_opt_in_at timestamptz,
-  -- Last explicit opt-out (private.set_marketing_consent).
+  -- Last explicit withdrawal (private.set_marketing_consent). An opt-in given
+  -- before it (an old booking's row, a replayed delivery) never applies again.
   marketing_opt_out_at timestamptz,
   updated_at timestamptz not null default now()
 );
 
 create index customer_profiles_restaurant_id_idx on public.customer_profiles (restaurant_id);
-
--- private.create_customer_profile: every customer has a profile, however it
--- was inserted (an import by the host, a service script), so no event can
--- be recorded in the ledger without its counters moving.
-create function private.create_customer_profile()
-returns trigger
-language plpgsql
-set search_path = ''
-as $$
-begin
-  insert into public.customer_profiles (customer_id, restaurant_id, marketing_opt_in_at)
-  values (new.id, new.restaurant_id, case when new.marketing_opt_in then now() end)
-  on conflict (customer_id) do nothing;
-  return null;
-end
-$$;
-
-create trigger create_customer_profile
-  after insert on public.customers
-  for each row
-  execute function private.create_customer_profile();
 
 -- The ledger: one row per applied event. Its primary key is what makes every
 -- booking and cancellation count exactly once.
@@ -129,28 +132,6 @@ create table public.customer_booking_events (
 
 create index customer_booking_events_customer_id_idx on public.customer_booking_events (customer_id);
 
--- The host application's bookings, watched by Database Webhooks.
-create table public.bookings (
-  id uuid primary key default gen_random_uuid(),
-  restaurant_id uuid not null references public.restaurants (id) on delete cascade,
-  customer_id uuid,
-  customer_name text,
-  customer_email text,
-  customer_phone text,
-  party_size integer not null check (party_size between 1 and 1000),
-  start_at timestamptz not null,
-  status text not null default 'pending'
-    check (status in ('pending', 'confirmed', 'cancelled', 'completed', 'no_show')),
-  marketing_opt_in boolean not null default false,
-  created_at timestamptz not null default now(),
-  updated_at timestamptz not null default now(),
-  -- A booking's customer is one of its own restaurant's customers.
-  constraint bookings_customer_fkey foreign key (restaurant_id, customer_id)
-    references public.customers (restaurant_id, id) on delete set null (customer_id)
-);
-
-create index bookings_restaurant_id_start_at_idx on public.bookings (restaurant_id, start_at);
-
 -------------------------------------------------------------------------------
 -- Row-level security and table grants
 -------------------------------------------------------------------------------
@@ -160,19 +141,17 @@ alter table public.restaurant_memberships enable row level security;
 alter table public.customers enable row level security;
 alter table public.customer_profiles enable row level security;
 alter table public.customer_booking_events enable row level security;
-alter table public.bookings enable row level security;
 
 -- Supabase grants everything in public to the API roles by default; state the
 -- intended grants explicitly so plain PostgreSQL and hosted projects agree.
 revoke all on public.restaurants, public.restaurant_memberships, public.customers,
-  public.customer_profiles, public.customer_booking_events, public.bookings
+  public.customer_profiles, public.customer_booking_events
   from anon, authenticated;
 grant select on public.restaurants, public.restaurant_memberships, public.customers,
   public.customer_profiles, public.customer_booking_events
   to authenticated;
-grant select, insert, update on public.bookings to authenticated;
 grant all on public.restaurants, public.restaurant_memberships, public.customers,
-  public.customer_profiles, public.customer_booking_events, public.bookings
+  public.customer_profiles, public.customer_booking_events
   to service_role;
 
 -- private.is_member: true when the current auth user is staff of the restaurant.
@@ -193,7 +172,6 @@ as $$
 $$;
 
 revoke all on function private.is_member(uuid) from public;
-grant usage on schema private to authenticated;
 grant execute on function private.is_member(uuid) to authenticated;
 
 create policy restaurants_staff_read on public.restaurants
@@ -216,22 +194,32 @@ create policy customer_booking_events_staff_read on public.customer_booking_even
   for select to authenticated
   using ((select private.is_member(restaurant_id)));
 
-create policy bookings_staff_read on public.bookings
-  for select to authenticated
-  using ((select private.is_member(restaurant_id)));
-
-create policy bookings_staff_insert on public.bookings
-  for insert to authenticated
-  with check ((select private.is_member(restaurant_id)));
-
-create policy bookings_staff_update on public.bookings
-  for update to authenticated
-  using ((select private.is_member(restaurant_id)))
-  with check ((select private.is_member(restaurant_id)));
-
 -------------------------------------------------------------------------------
 -- Internal helpers
 -------------------------------------------------------------------------------
+
+-- private.create_customer_profile: every customer has a profile, however it
+-- was inserted (an import by the host, a service script), so no event can
+-- be recorded in the ledger without its counters moving.
+create function private.create_customer_profile()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  insert into public.customer_profiles (customer_id, restaurant_id, marketing_opt_in_at)
+  values (new.id, new.restaurant_id, case when new.marketing_opt_in then now() end)
+  on conflict (customer_id) do nothing;
+  return null;
+end
+$$;
+
+revoke all on function private.create_customer_profile() from public;
+
+create trigger create_customer_profile
+  after insert on public.customers
+  for each row
+  execute function private.create_customer_profile();
 
 -- private.authorize: raises unless the verified claims may act on the
 -- restaurant, and returns its phone region.
@@ -277,6 +265,8 @@ begin
 end
 $$;
 
+revoke all on function private.authorize(jsonb, uuid) from public;
+
 -- private.check_phone_region: the edge functions normalize national-format
 -- phones with the region they believe the restaurant has (cached per
 -- isolate). If the restaurant's region differs, the number may mean another
@@ -297,6 +287,8 @@ begin
   end if;
 end
 $$;
+
+revoke all on function private.check_phone_region(text, text) from public;
 
 -- private.customer_json: the API shape of a customer with its profile.
 create function private.customer_json(c public.customers, p public.customer_profiles)
@@ -327,11 +319,29 @@ as $$
   )
 $$;
 
+revoke all on function private.customer_json(public.customers, public.customer_profiles) from public;
+
+-- private.customer_json(id): the same, read by customer id.
+create function private.customer_json(p_customer_id uuid)
+returns jsonb
+language sql
+stable
+set search_path = ''
+as $$
+  select private.customer_json(c, p)
+  from public.customers c
+  join public.customer_profiles p on p.customer_id = c.id
+  where c.id = p_customer_id
+$$;
+
+revoke all on function private.customer_json(uuid) from public;
+
 -- private.lock_contacts: serializes every transaction that resolves the same
 -- normalized email or phone in a restaurant. Keys are taken in ascending
 -- order, so two requests whose contacts cross-match (email of one, phone of
 -- the other) queue instead of deadlocking. A hash collision only costs a
--- little extra waiting, never correctness.
+-- little extra waiting, never correctness. Contact locks are always taken
+-- before a booking's lock (private.lock_booking), never after.
 create function private.lock_contacts(p_restaurant_id uuid, p_email text, p_phone text)
 returns void
 language plpgsql
@@ -354,12 +364,141 @@ begin
 end
 $$;
 
+revoke all on function private.lock_contacts(uuid, text, text) from public;
+
+-- private.lock_booking: serializes everything that records events of one
+-- booking, so a booking and its cancellation racing from two requests agree
+-- on the booking's customer.
+create function private.lock_booking(p_restaurant_id uuid, p_booking_id uuid)
+returns void
+language sql
+set search_path = ''
+as $$
+  select pg_advisory_xact_lock(hashtextextended(p_restaurant_id::text || ' b ' || p_booking_id::text, 0))
+$$;
+
+revoke all on function private.lock_booking(uuid, uuid) from public;
+
+-------------------------------------------------------------------------------
+-- private.record_booking
+-- Records a booking once per booking id on the customer and moves the
+-- profile's counters by its delta. A cancellation that arrived first on
+-- another customer (named by contact, before the booking was known) belongs
+-- to the booking's customer: it moves there, counters on both sides.
+-- Returns true when the booking was new. The caller holds the booking lock.
+-------------------------------------------------------------------------------
+create function private.record_booking(
+  p_restaurant_id uuid,
+  p_booking_id uuid,
+  p_customer_id uuid,
+  p_covers integer,
+  p_starts_at timestamptz
+)
+returns boolean
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_at timestamptz := coalesce(p_starts_at, now());
+  v_cancelled_on uuid;
+begin
+  insert into public.customer_booking_events (
+    restaurant_id, booking_id, kind, customer_id, covers, occurred_at
+  )
+  values (p_restaurant_id, p_booking_id, 'booking', p_customer_id, p_covers, v_at)
+  on conflict do nothing;
+  if not found then
+    return false;
+  end if;
+
+  update public.customer_profiles p
+  set total_bookings = p.total_bookings + 1,
+      total_covers = p.total_covers + p_covers,
+      first_booking_at = least(p.first_booking_at, v_at),
+      last_booking_at = greatest(p.last_booking_at, v_at),
+      updated_at = now()
+  where p.customer_id = p_customer_id;
+
+  select e.customer_id into v_cancelled_on
+  from public.customer_booking_events e
+  where e.restaurant_id = p_restaurant_id and e.booking_id = p_booking_id
+    and e.kind = 'cancellation' and e.customer_id <> p_customer_id;
+  if found then
+    update public.customer_booking_events e
+    set customer_id = p_customer_id
+    where e.restaurant_id = p_restaurant_id and e.booking_id = p_booking_id and e.kind = 'cancellation';
+    update public.customer_profiles p
+    set total_cancellations = p.total_cancellations + case when p.customer_id = p_customer_id then 1 else -1 end,
+        updated_at = now()
+    where p.customer_id in (p_customer_id, v_cancelled_on);
+  end if;
+  return true;
+end
+$$;
+
+revoke all on function private.record_booking(uuid, uuid, uuid, integer, timestamptz) from public;
+
+-------------------------------------------------------------------------------
+-- private.record_cancellation
+-- Records a booking's cancellation once per booking id: on the booking's
+-- customer when the booking is recorded, else on the customer named (the
+-- booking, when it comes, takes it over). Returns the customer it is counted
+-- on and whether it was new. The caller holds the booking lock.
+-------------------------------------------------------------------------------
+create function private.record_cancellation(
+  p_restaurant_id uuid,
+  p_booking_id uuid,
+  p_customer_id uuid,
+  p_cancelled_at timestamptz,
+  out customer_id uuid,
+  out recorded boolean
+)
+language plpgsql
+set search_path = ''
+as $$
+begin
+  select e.customer_id into customer_id
+  from public.customer_booking_events e
+  where e.restaurant_id = p_restaurant_id and e.booking_id = p_booking_id and e.kind = 'cancellation';
+  if found then
+    recorded := false;
+    return;
+  end if;
+
+  select e.customer_id into customer_id
+  from public.customer_booking_events e
+  where e.restaurant_id = p_restaurant_id and e.booking_id = p_booking_id and e.kind = 'booking';
+  customer_id := coalesce(customer_id, p_customer_id);
+
+  insert into public.customer_booking_events (
+    restaurant_id, booking_id, kind, customer_id, covers, occurred_at
+  )
+  values (p_restaurant_id, p_booking_id, 'cancellation', customer_id, null, coalesce(p_cancelled_at, now()));
+  update public.customer_profiles p
+  set total_cancellations = p.total_cancellations + 1, updated_at = now()
+  where p.customer_id = record_cancellation.customer_id;
+  recorded := true;
+end
+$$;
+
+revoke all on function private.record_cancellation(uuid, uuid, uuid, timestamptz) from public;
+
 -------------------------------------------------------------------------------
 -- private.customers_upsert
 -- Resolves (or creates) the restaurant's customer for the given normalized
--- contacts and optionally records a booking for it, in one transaction.
--- Returns the API response: customer, profile, created, matchedBy, conflict,
--- bookingRecorded.
+-- contacts under contact locks, fills what is missing (a name, a contact no
+-- other customer holds, an opt-in), and records the booking and, for a
+-- booking that is already cancelled, its cancellation, all in one
+-- transaction.
+--
+-- Marketing opt-in is sticky, and a withdrawal (set_marketing_consent) wins
+-- over every opt-in given before it: an opt-in applies only when it is newer
+-- than the last withdrawal (p_consent_at: when the guest gave it, default
+-- now) and, when it comes with a booking, only when that booking is newly
+-- recorded (a replayed delivery grants nothing).
+--
+-- Returns customer, profile, created, matchedBy, conflict, contactsNotSaved,
+-- bookingRecorded and cancellationRecorded.
 -------------------------------------------------------------------------------
 create function private.customers_upsert(
   p_claims jsonb,
@@ -371,28 +510,36 @@ create function private.customers_upsert(
   p_phone_normalized text default null,
   p_phone_region text default null,
   p_marketing_opt_in boolean default false,
+  p_consent_at timestamptz default null,
   p_booking_id uuid default null,
   p_booking_covers integer default null,
-  p_booking_starts_at timestamptz default null
+  p_booking_starts_at timestamptz default null,
+  p_booking_cancelled_at timestamptz default null
 )
 returns jsonb
 language plpgsql
 set search_path = ''
+set lock_timeout = '5s'
 as $$
 declare
   v_region text;
   v_name text := nullif(btrim(p_full_name), '');
-  v_opt_in boolean := coalesce(p_marketing_opt_in, false);
+  v_email text := coalesce(nullif(btrim(p_email), ''), p_email_normalized);
+  v_phone text := coalesce(nullif(btrim(p_phone), ''), p_phone_normalized);
   v_by_email public.customers;
   v_by_phone public.customers;
   v_customer public.customers;
-  v_updated public.customers;
-  v_profile public.customer_profiles;
+  -- A contact may be added to the customer only when no customer holds it.
+  v_email_free boolean;
+  v_phone_free boolean;
+  v_not_saved text[] := '{}';
   v_created boolean := false;
   v_matched_by text;
   v_conflict jsonb;
+  v_grant boolean;
   v_booking_recorded boolean;
-  v_booking_at timestamptz;
+  v_cancelled_on uuid;
+  v_cancellation_recorded boolean;
 begin
   v_region := private.authorize(p_claims, p_restaurant_id);
   perform private.check_phone_region(p_phone_region, v_region);
@@ -405,27 +552,28 @@ begin
     raise exception using errcode = 'PT400', message = 'invalid_request',
       detail = 'A booking needs its covers.';
   end if;
+  if p_booking_cancelled_at is not null and p_booking_id is null then
+    raise exception using errcode = 'PT400', message = 'invalid_request',
+      detail = 'A cancellation needs its booking.';
+  end if;
 
   perform private.lock_contacts(p_restaurant_id, p_email_normalized, p_phone_normalized);
 
-  if p_email_normalized is not null then
-    select * into v_by_email from public.customers c
-    where c.restaurant_id = p_restaurant_id and c.email_normalized = p_email_normalized;
-  end if;
-  if p_phone_normalized is not null then
-    select * into v_by_phone from public.customers c
-    where c.restaurant_id = p_restaurant_id and c.phone_normalized = p_phone_normalized;
-  end if;
+  select * into v_by_email from public.customers c
+  where c.restaurant_id = p_restaurant_id and c.email_normalized = p_email_normalized;
+  select * into v_by_phone from public.customers c
+  where c.restaurant_id = p_restaurant_id and c.phone_normalized = p_phone_normalized;
+  v_email_free := p_email_normalized is not null and v_by_email.id is null;
+  v_phone_free := p_phone_normalized is not null and v_by_phone.id is null;
 
   if v_by_email.id is null and v_by_phone.id is null then
     insert into public.customers (
-      restaurant_id, full_name, email, email_normalized, phone, phone_normalized, marketing_opt_in
+      restaurant_id, full_name, email, email_normalized, phone, phone_normalized
     )
     values (
       p_restaurant_id, v_name,
-      coalesce(nullif(btrim(p_email), ''), p_email_normalized), p_email_normalized,
-      coalesce(nullif(btrim(p_phone), ''), p_phone_normalized), p_phone_normalized,
-      v_opt_in
+      case when v_email_free then v_email end, p_email_normalized,
+      case when v_phone_free then v_phone end, p_phone_normalized
     )
     returning * into v_customer;
     -- Its profile was created by the create_customer_profile trigger.
@@ -433,82 +581,95 @@ begin
   else
     if v_by_email.id is not null then
       v_customer := v_by_email;
-      if v_by_phone.id = v_by_email.id then
-        v_matched_by := 'email_and_phone';
-      else
-        v_matched_by := 'email';
-        if v_by_phone.id is not null then
-          -- Email says A, phone says B: keep both as they are and report it.
-          v_conflict := jsonb_build_object('customerId', v_by_phone.id, 'field', 'phone');
-        end if;
-      end if;
     else
       v_customer := v_by_phone;
+    end if;
+    if v_by_email.id is null then
       v_matched_by := 'phone';
+    elsif v_by_phone.id = v_by_email.id then
+      v_matched_by := 'email_and_phone';
+    else
+      v_matched_by := 'email';
+      if v_by_phone.id is not null then
+        -- Email says A, phone says B: keep both as they are and report it.
+        v_conflict := jsonb_build_object('customerId', v_by_phone.id, 'field', 'phone');
+      end if;
     end if;
 
-    -- Contacts are added, never replaced; a contact is only filled when no
-    -- customer holds it (no conflict), which the locks above keep true.
-    update public.customers c
-    set
-      full_name = coalesce(c.full_name, v_name),
-      email = case when c.email_normalized is null and v_by_email.id is null and p_email_normalized is not null
-        then coalesce(nullif(btrim(p_email), ''), p_email_normalized) else c.email end,
-      email_normalized = case when c.email_normalized is null and v_by_email.id is null
-        then p_email_normalized else c.email_normalized end,
-      phone = case when c.phone_normalized is null and v_by_phone.id is null and p_phone_normalized is not null
-        then coalesce(nullif(btrim(p_phone), ''), p_phone_normalized) else c.phone end,
-      phone_normalized = case when c.phone_normalized is null and v_by_phone.id is null
-        then p_phone_normalized else c.phone_normalized end,
-      marketing_opt_in = c.marketing_opt_in or v_opt_in,
-      updated_at = now()
-    where c.id = v_customer.id
-      and (
-        (c.full_name is null and v_name is not null)
-        or (c.email_normalized is null and v_by_email.id is null and p_email_normalized is not null)
-        or (c.phone_normalized is null and v_by_phone.id is null and p_phone_normalized is not null)
-        or (not c.marketing_opt_in and v_opt_in)
-      )
-    returning * into v_updated;
-    if found then
-      v_customer := v_updated;
+    -- The row lock orders this upsert against a concurrent withdrawal of
+    -- consent (set_marketing_consent updates the same row first).
+    select * into v_customer from public.customers c where c.id = v_customer.id for no key update;
+
+    -- A free contact goes into an empty slot; a customer holds one email and
+    -- one phone, so a free contact meeting a filled slot is reported.
+    if v_email_free and v_customer.email_normalized is not null then
+      v_not_saved := v_not_saved || 'email'::text;
+    end if;
+    if v_phone_free and v_customer.phone_normalized is not null then
+      v_not_saved := v_not_saved || 'phone'::text;
+    end if;
+
+    -- Contacts are added, never replaced; the name is backfilled.
+    if (v_customer.full_name is null and v_name is not null)
+      or (v_customer.email_normalized is null and v_email_free)
+      or (v_customer.phone_normalized is null and v_phone_free)
+    then
+      update public.customers c
+      set
+        full_name = coalesce(c.full_name, v_name),
+        email = coalesce(c.email, case when v_email_free then v_email end),
+        email_normalized = coalesce(c.email_normalized, case when v_email_free then p_email_normalized end),
+        phone = coalesce(c.phone, case when v_phone_free then v_phone end),
+        phone_normalized = coalesce(c.phone_normalized, case when v_phone_free then p_phone_normalized end),
+        updated_at = now()
+      where c.id = v_customer.id
+      returning * into v_customer;
     end if;
   end if;
 
-  -- Profile: opt-in time (set once) and the booking, if it is new.
   if p_booking_id is not null then
-    v_booking_at := coalesce(p_booking_starts_at, now());
-    insert into public.customer_booking_events (
-      restaurant_id, booking_id, kind, customer_id, covers, occurred_at
-    )
-    values (p_restaurant_id, p_booking_id, 'booking', v_customer.id, p_booking_covers, v_booking_at)
-    on conflict do nothing;
-    v_booking_recorded := found;
+    perform private.lock_booking(p_restaurant_id, p_booking_id);
+    v_booking_recorded := private.record_booking(
+      p_restaurant_id, p_booking_id, v_customer.id, p_booking_covers, p_booking_starts_at
+    );
+    if p_booking_cancelled_at is not null then
+      select r.customer_id, r.recorded into v_cancelled_on, v_cancellation_recorded
+      from private.record_cancellation(
+        p_restaurant_id, p_booking_id, v_customer.id, p_booking_cancelled_at
+      ) r;
+    end if;
   end if;
 
-  update public.customer_profiles p
-  set
-    total_bookings = p.total_bookings + case when v_booking_recorded then 1 else 0 end,
-    total_covers = p.total_covers + case when v_booking_recorded then p_booking_covers else 0 end,
-    first_booking_at = case when v_booking_recorded then least(p.first_booking_at, v_booking_at) else p.first_booking_at end,
-    last_booking_at = case when v_booking_recorded then greatest(p.last_booking_at, v_booking_at) else p.last_booking_at end,
-    marketing_opt_in_at = case when v_customer.marketing_opt_in then coalesce(p.marketing_opt_in_at, now()) else p.marketing_opt_in_at end,
-    updated_at = now()
-  where p.customer_id = v_customer.id
-    and (v_booking_recorded or (v_customer.marketing_opt_in and p.marketing_opt_in_at is null))
-  returning * into v_profile;
-  if v_profile.customer_id is null then
-    select * into v_profile from public.customer_profiles p where p.customer_id = v_customer.id;
+  v_grant := coalesce(p_marketing_opt_in, false)
+    and not v_customer.marketing_opt_in
+    and (p_booking_id is null or v_booking_recorded)
+    and coalesce(p_consent_at, now()) > coalesce(
+      (select p.marketing_opt_out_at from public.customer_profiles p where p.customer_id = v_customer.id),
+      '-infinity'
+    );
+  if v_grant then
+    update public.customers c
+    set marketing_opt_in = true, updated_at = now()
+    where c.id = v_customer.id;
+    update public.customer_profiles p
+    set marketing_opt_in_at = coalesce(p.marketing_opt_in_at, now()), updated_at = now()
+    where p.customer_id = v_customer.id;
   end if;
 
-  return private.customer_json(v_customer, v_profile) || jsonb_build_object(
+  return private.customer_json(v_customer.id) || jsonb_build_object(
     'created', v_created,
     'matchedBy', v_matched_by,
     'conflict', v_conflict,
-    'bookingRecorded', v_booking_recorded
+    'contactsNotSaved', to_jsonb(v_not_saved),
+    'bookingRecorded', v_booking_recorded,
+    'cancellationRecorded', v_cancellation_recorded
   );
 end
 $$;
+
+revoke all on function private.customers_upsert(
+  jsonb, uuid, text, text, text, text, text, text, boolean, timestamptz, uuid, integer, timestamptz, timestamptz
+) from public;
 
 -------------------------------------------------------------------------------
 -- private.customer_cancel
@@ -516,7 +677,7 @@ $$;
 -- named by id or by normalized contact and must exist (PT404
 -- customer_not_found); when the booking itself was recorded, the cancellation
 -- is counted on that booking's customer. A cancellation that arrives before
--- its booking still counts, and the booking counts when it comes.
+-- its booking still counts, and moves with the booking when it comes.
 -- Returns customer, profile and cancellationRecorded.
 -------------------------------------------------------------------------------
 create function private.customer_cancel(
@@ -532,13 +693,12 @@ create function private.customer_cancel(
 returns jsonb
 language plpgsql
 set search_path = ''
+set lock_timeout = '5s'
 as $$
 declare
   v_region text;
   v_customer_id uuid;
-  v_booked_customer_id uuid;
-  v_customer public.customers;
-  v_profile public.customer_profiles;
+  v_cancelled_on uuid;
   v_recorded boolean;
 begin
   v_region := private.authorize(p_claims, p_restaurant_id);
@@ -548,65 +708,43 @@ begin
     raise exception using errcode = 'PT400', message = 'invalid_request',
       detail = 'bookingId is required.';
   end if;
-
-  if p_customer_id is not null then
-    select c.id into v_customer_id from public.customers c
-    where c.id = p_customer_id and c.restaurant_id = p_restaurant_id;
-  elsif p_email_normalized is not null or p_phone_normalized is not null then
-    -- Email first: it is the stronger identity when both are given.
-    select c.id into v_customer_id from public.customers c
-    where c.restaurant_id = p_restaurant_id
-      and (c.email_normalized = p_email_normalized or c.phone_normalized = p_phone_normalized)
-    order by (c.email_normalized = p_email_normalized) desc nulls last
-    limit 1;
-  else
+  if p_customer_id is null and p_email_normalized is null and p_phone_normalized is null then
     raise exception using errcode = 'PT400', message = 'invalid_request',
       detail = 'Name the customer by customerId, email or phone.';
   end if;
 
+  -- By id when given; else email first, the stronger identity.
+  select c.id into v_customer_id
+  from public.customers c
+  where c.restaurant_id = p_restaurant_id
+    and (
+      c.id = p_customer_id
+      or (p_customer_id is null
+          and (c.email_normalized = p_email_normalized or c.phone_normalized = p_phone_normalized))
+    )
+  order by (c.email_normalized = p_email_normalized) desc nulls last
+  limit 1;
   if v_customer_id is null then
     raise exception using errcode = 'PT404', message = 'customer_not_found',
       detail = 'No customer of this restaurant matches.';
   end if;
 
-  select e.customer_id into v_booked_customer_id
-  from public.customer_booking_events e
-  where e.restaurant_id = p_restaurant_id and e.booking_id = p_booking_id and e.kind = 'booking';
-  v_customer_id := coalesce(v_booked_customer_id, v_customer_id);
+  perform private.lock_booking(p_restaurant_id, p_booking_id);
+  select r.customer_id, r.recorded into v_cancelled_on, v_recorded
+  from private.record_cancellation(p_restaurant_id, p_booking_id, v_customer_id, p_cancelled_at) r;
 
-  insert into public.customer_booking_events (
-    restaurant_id, booking_id, kind, customer_id, covers, occurred_at
-  )
-  values (p_restaurant_id, p_booking_id, 'cancellation', v_customer_id, null, coalesce(p_cancelled_at, now()))
-  on conflict do nothing;
-  v_recorded := found;
-
-  if v_recorded then
-    update public.customer_profiles p
-    set total_cancellations = p.total_cancellations + 1, updated_at = now()
-    where p.customer_id = v_customer_id
-    returning * into v_profile;
-  else
-    -- Already recorded (perhaps on the booking's customer): answer for the
-    -- customer the cancellation is counted on.
-    select e.customer_id into v_customer_id
-    from public.customer_booking_events e
-    where e.restaurant_id = p_restaurant_id and e.booking_id = p_booking_id and e.kind = 'cancellation';
-    select * into v_profile from public.customer_profiles p where p.customer_id = v_customer_id;
-  end if;
-
-  select * into v_customer from public.customers c where c.id = v_customer_id;
-
-  return private.customer_json(v_customer, v_profile)
-    || jsonb_build_object('cancellationRecorded', v_recorded);
+  return private.customer_json(v_cancelled_on) || jsonb_build_object('cancellationRecorded', v_recorded);
 end
 $$;
+
+revoke all on function private.customer_cancel(jsonb, uuid, uuid, uuid, text, text, text, timestamptz) from public;
 
 -------------------------------------------------------------------------------
 -- private.set_marketing_consent
 -- The one way marketing opt-in turns off: an explicit consent change by staff
 -- or a service. Opting in sets marketing_opt_in_at if it was never set;
--- opting out stamps marketing_opt_out_at. Returns customer and profile.
+-- opting out stamps marketing_opt_out_at, which every older opt-in then
+-- loses to. Returns customer and profile.
 -------------------------------------------------------------------------------
 create function private.set_marketing_consent(
   p_claims jsonb,
@@ -617,10 +755,10 @@ create function private.set_marketing_consent(
 returns jsonb
 language plpgsql
 set search_path = ''
+set lock_timeout = '5s'
 as $$
 declare
-  v_customer public.customers;
-  v_profile public.customer_profiles;
+  v_customer_id uuid;
 begin
   perform private.authorize(p_claims, p_restaurant_id);
   if p_opt_in is null then
@@ -632,7 +770,7 @@ begin
   set marketing_opt_in = p_opt_in,
       updated_at = case when c.marketing_opt_in is distinct from p_opt_in then now() else c.updated_at end
   where c.id = p_customer_id and c.restaurant_id = p_restaurant_id
-  returning * into v_customer;
+  returning c.id into v_customer_id;
   if not found then
     raise exception using errcode = 'PT404', message = 'customer_not_found',
       detail = 'No customer of this restaurant matches.';
@@ -642,89 +780,10 @@ begin
   set marketing_opt_in_at = case when p_opt_in then coalesce(p.marketing_opt_in_at, now()) else p.marketing_opt_in_at end,
       marketing_opt_out_at = case when p_opt_in then p.marketing_opt_out_at else now() end,
       updated_at = now()
-  where p.customer_id = v_customer.id
-  returning * into v_profile;
+  where p.customer_id = v_customer_id;
 
-  return private.customer_json(v_customer, v_profile);
+  return private.customer_json(v_customer_id);
 end
 $$;
 
-revoke all on function private.create_customer_profile() from public;
-revoke all on function private.authorize(jsonb, uuid) from public;
-revoke all on function private.check_phone_region(text, text) from public;
-revoke all on function private.customer_json(public.customers, public.customer_profiles) from public;
-revoke all on function private.lock_contacts(uuid, text, text) from public;
-revoke all on function private.customers_upsert(jsonb, uuid, text, text, text, text, text, text, boolean, uuid, integer, timestamptz) from public;
-revoke all on function private.customer_cancel(jsonb, uuid, uuid, uuid, text, text, text, timestamptz) from public;
 revoke all on function private.set_marketing_consent(jsonb, uuid, uuid, boolean) from public;
-
--------------------------------------------------------------------------------
--- Public RPC wrappers (PostgREST): same rules, claims from auth.jwt().
--- Contacts must already be in canonical form; the CHECK constraints refuse
--- anything else.
--------------------------------------------------------------------------------
-
--- public.customers_upsert: see private.customers_upsert.
-create function public.customers_upsert(
-  restaurant_id uuid,
-  full_name text default null,
-  email text default null,
-  phone text default null,
-  marketing_opt_in boolean default false,
-  booking_id uuid default null,
-  booking_covers integer default null,
-  booking_starts_at timestamptz default null
-)
-returns jsonb
-language sql
-security definer
-set search_path = ''
-as $$
-  select private.customers_upsert(
-    coalesce((select auth.jwt()), '{}'::jsonb), restaurant_id, full_name,
-    email, email, phone, phone, null,
-    marketing_opt_in, booking_id, booking_covers, booking_starts_at
-  )
-$$;
-
--- public.customer_cancel: see private.customer_cancel.
-create function public.customer_cancel(
-  restaurant_id uuid,
-  booking_id uuid,
-  customer_id uuid default null,
-  email text default null,
-  phone text default null,
-  cancelled_at timestamptz default null
-)
-returns jsonb
-language sql
-security definer
-set search_path = ''
-as $$
-  select private.customer_cancel(
-    coalesce((select auth.jwt()), '{}'::jsonb), restaurant_id, booking_id,
-    customer_id, email, phone, null, cancelled_at
-  )
-$$;
-
--- public.set_marketing_consent: see private.set_marketing_consent.
-create function public.set_marketing_consent(restaurant_id uuid, customer_id uuid, opt_in boolean)
-returns jsonb
-language sql
-security definer
-set search_path = ''
-as $$
-  select private.set_marketing_consent(
-    coalesce((select auth.jwt()), '{}'::jsonb), restaurant_id, customer_id, opt_in
-  )
-$$;
-
-revoke all on function public.customers_upsert(uuid, text, text, text, boolean, uuid, integer, timestamptz) from public, anon;
-revoke all on function public.customer_cancel(uuid, uuid, uuid, text, text, timestamptz) from public, anon;
-revoke all on function public.set_marketing_consent(uuid, uuid, boolean) from public, anon;
-grant execute on function public.customers_upsert(uuid, text, text, text, boolean, uuid, integer, timestamptz)
-  to authenticated, service_role;
-grant execute on function public.customer_cancel(uuid, uuid, uuid, text, text, timestamptz)
-  to authenticated, service_role;
-grant execute on function public.set_marketing_consent(uuid, uuid, boolean)
-  to authenticated, service_role;

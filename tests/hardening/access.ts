@@ -2,7 +2,7 @@
 // The answer must be exactly the documented one, and no answer to a caller
 // of restaurant B (or to a refused caller) may carry restaurant A's data.
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
-import type { Sql } from "../../supabase/functions/_shared/db.ts";
+import type { Sql } from "../helpers.ts";
 import { isErrorShape, jsonHeaders, send, type Summary } from "./common.ts";
 
 export interface AccessOptions {

@@ -5,7 +5,7 @@
 // over parallel clients. The final customers and counters must equal the
 // model exactly.
 import fc from "fast-check";
-import type { Sql } from "../../supabase/functions/_shared/db.ts";
+import type { Sql } from "../helpers.ts";
 import { jsonHeaders, send, type Summary } from "./common.ts";
 
 interface Guest {

@@ -3,7 +3,7 @@
 // error of the documented shape, no 5xx, and no row may change. Then valid
 // bodies whose text looks like SQL or script are stored verbatim.
 import fc from "fast-check";
-import type { Sql } from "../../supabase/functions/_shared/db.ts";
+import type { Sql } from "../helpers.ts";
 import { isErrorShape, parallel, send, type Summary } from "./common.ts";
 
 interface Attack {

@@ -1,7 +1,7 @@
 // Load: a steady stream at high concurrency for a fixed time. Zero errors,
 // and the server's memory flat: its resident set in the last window at most
 // 10% above the first window's.
-import type { Sql } from "../../supabase/functions/_shared/db.ts";
+import type { Sql } from "../helpers.ts";
 import { jsonHeaders, send, type Summary } from "./common.ts";
 
 export interface LoadOptions {

@@ -3,7 +3,7 @@
 // national phone numbers need the restaurant's region, which is cached per
 // isolate and re-checked by SQL on every call.
 import { type Claims, sqlClaims } from "./auth.ts";
-import { callFunction, isRegionMismatch, type Sql, toHttpError } from "./db.ts";
+import { callFunction, type Db, isRegionMismatch, toHttpError } from "./db.ts";
 import { type ErrorDetail, HttpError } from "./http.ts";
 import {
   isInternational,
@@ -13,7 +13,10 @@ import {
   normalizeName,
   normalizePhone,
 } from "./normalize.ts";
+import type { CancelResult, UpsertResult } from "./responses.ts";
 import type { CancelRequest, UpsertRequest } from "./schemas.ts";
+
+export type { CancelResult, UpsertResult } from "./responses.ts";
 
 /** Field names to report normalization errors under (webhooks use record columns). */
 export interface FieldPaths {
@@ -21,90 +24,70 @@ export interface FieldPaths {
   phone: string;
 }
 
+/** What a Database Webhook knows beyond an API request. */
+export interface UpsertOptions {
+  paths?: FieldPaths;
+  /** When the guest gave the opt-in (the host row's time); default now. */
+  consentAt?: string | null;
+  /** The booking is already cancelled, at this time: record both at once. */
+  cancelledAt?: string | null;
+}
+
 const API_PATHS: FieldPaths = { email: "email", phone: "phone" };
 const REGION_CACHE_MAX = 10_000;
 const regionCache = new Map<string, string>();
 
-export interface UpsertResult {
-  customer: CustomerJson;
-  profile: ProfileJson;
-  created: boolean;
-  matchedBy: "email" | "phone" | "email_and_phone" | null;
-  conflict: { customerId: string; field: "phone" } | null;
-  bookingRecorded: boolean | null;
-}
-
-export interface CancelResult {
-  customer: CustomerJson;
-  profile: ProfileJson;
-  cancellationRecorded: boolean;
-}
-
-export interface CustomerJson {
-  id: string;
-  restaurantId: string;
-  name: string | null;
-  email: string | null;
-  phone: string | null;
-  marketingOptIn: boolean;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export interface ProfileJson {
-  totalBookings: number;
-  totalCovers: number;
-  totalCancellations: number;
-  firstBookingAt: string | null;
-  lastBookingAt: string | null;
-  marketingOptInAt: string | null;
-}
+// null and undefined both mean "not given": the SQL default (null) applies.
+const given = <T>(value: T | null | undefined): T | undefined => value ?? undefined;
 
 export async function upsertCustomer(
-  sql: Sql,
+  db: Db,
   claims: Claims,
   req: UpsertRequest,
-  paths: FieldPaths = API_PATHS,
+  options: UpsertOptions = {},
 ): Promise<UpsertResult> {
+  const paths = options.paths ?? API_PATHS;
   const email = req.email ? emailOrThrow(req.email, paths) : null;
   const name = normalizeName(req.name);
   const booking = req.booking ?? null;
-  return await withRegion(sql, claims, req.restaurantId, req.phone, paths, async (phone) => {
-    return await callFunction<UpsertResult>(sql, "private.customers_upsert", [
-      [sqlClaims(claims), "jsonb"],
-      [req.restaurantId, "uuid"],
-      [name, "text"],
-      [email?.display, "text"],
-      [email?.normalized, "text"],
-      [phone?.display, "text"],
-      [phone?.e164, "text"],
-      [phone?.region, "text"],
-      [req.marketingOptIn, "boolean"],
-      [booking?.id, "uuid"],
-      [booking?.covers, "integer"],
-      [booking?.startsAt, "timestamptz"],
-    ]);
+  return await withRegion(db, claims, req.restaurantId, req.phone, paths, async (phone) => {
+    return await callFunction(db, "customers_upsert", {
+      p_claims: sqlClaims(claims),
+      p_restaurant_id: req.restaurantId,
+      p_full_name: given(name),
+      p_email: given(email?.display),
+      p_email_normalized: given(email?.normalized),
+      p_phone: given(phone?.display),
+      p_phone_normalized: given(phone?.e164),
+      p_phone_region: given(phone?.region),
+      p_marketing_opt_in: req.marketingOptIn,
+      p_consent_at: given(options.consentAt),
+      p_booking_id: given(booking?.id),
+      p_booking_covers: given(booking?.covers),
+      p_booking_starts_at: given(booking?.startsAt),
+      p_booking_cancelled_at: given(options.cancelledAt),
+    }) as unknown as UpsertResult;
   });
 }
 
 export async function cancelBooking(
-  sql: Sql,
+  db: Db,
   claims: Claims,
   req: CancelRequest,
   paths: FieldPaths = API_PATHS,
 ): Promise<CancelResult> {
   const email = req.email ? emailOrThrow(req.email, paths) : null;
-  return await withRegion(sql, claims, req.restaurantId, req.phone, paths, async (phone) => {
-    return await callFunction<CancelResult>(sql, "private.customer_cancel", [
-      [sqlClaims(claims), "jsonb"],
-      [req.restaurantId, "uuid"],
-      [req.bookingId, "uuid"],
-      [req.customerId, "uuid"],
-      [email?.normalized, "text"],
-      [phone?.e164, "text"],
-      [phone?.region, "text"],
-      [req.cancelledAt, "timestamptz"],
-    ]);
+  return await withRegion(db, claims, req.restaurantId, req.phone, paths, async (phone) => {
+    return await callFunction(db, "customer_cancel", {
+      p_claims: sqlClaims(claims),
+      p_restaurant_id: req.restaurantId,
+      p_booking_id: req.bookingId,
+      p_customer_id: given(req.customerId),
+      p_email_normalized: given(email?.normalized),
+      p_phone_normalized: given(phone?.e164),
+      p_phone_region: given(phone?.region),
+      p_cancelled_at: given(req.cancelledAt),
+    }) as unknown as CancelResult;
   });
 }
 
@@ -122,7 +105,7 @@ function emailOrThrow(input: string, paths: FieldPaths): NormalizedEmail | null 
  * region changed, normalize again with the new one and retry once.
  */
 async function withRegion<T>(
-  sql: Sql,
+  db: Db,
   claims: Claims,
   restaurantId: string,
   rawPhone: string | null | undefined,
@@ -135,7 +118,7 @@ async function withRegion<T>(
   if (phoneText !== null && !isInternational(phoneText)) {
     region = regionCache.get(restaurantId) ?? null;
     cached = region !== null;
-    region ??= await lookupRegion(sql, claims, restaurantId);
+    region ??= await lookupRegion(db, claims, restaurantId);
   }
   for (let attempt = 0;; attempt++) {
     let phone: NormalizedPhone | null = null;
@@ -144,7 +127,7 @@ async function withRegion<T>(
       if (!result.ok && cached) {
         // Invalid under a cached region: the region may have changed since.
         cached = false;
-        const fresh = await lookupRegion(sql, claims, restaurantId);
+        const fresh = await lookupRegion(db, claims, restaurantId);
         if (fresh !== region) {
           region = fresh;
           continue;
@@ -168,12 +151,12 @@ async function withRegion<T>(
   }
 }
 
-async function lookupRegion(sql: Sql, claims: Claims, restaurantId: string): Promise<string> {
+async function lookupRegion(db: Db, claims: Claims, restaurantId: string): Promise<string> {
   try {
-    const region = await callFunction<string>(sql, "private.authorize", [
-      [sqlClaims(claims), "jsonb"],
-      [restaurantId, "uuid"],
-    ]);
+    const region = await callFunction(db, "authorize", {
+      p_claims: sqlClaims(claims),
+      p_restaurant_id: restaurantId,
+    });
     rememberRegion(restaurantId, region);
     return region;
   } catch (error) {

@@ -3,6 +3,113 @@
 export type Json = string | number | boolean | null | { [key: string]: Json | undefined } | Json[];
 
 export type Database = {
+  "private": {
+    Tables: {
+      [_ in never]: never;
+    };
+    Views: {
+      [_ in never]: never;
+    };
+    Functions: {
+      "authorize": { Args: { "p_claims": Json; "p_restaurant_id": string }; Returns: string };
+      "check_phone_region": {
+        Args: { "p_actual": string; "p_assumed": string };
+        Returns: undefined;
+      };
+      "customer_cancel": {
+        Args: {
+          "p_booking_id": string;
+          "p_cancelled_at"?: string;
+          "p_claims": Json;
+          "p_customer_id"?: string;
+          "p_email_normalized"?: string;
+          "p_phone_normalized"?: string;
+          "p_phone_region"?: string;
+          "p_restaurant_id": string;
+        };
+        Returns: Json;
+      };
+      "customer_json":
+        | {
+          Args: {
+            "c": Omit<
+              Database["public"]["Tables"]["customers"]["Row"],
+              Database["public"]["Tables"]["customers"]["ComputedFields"]
+            >;
+            "p": Omit<
+              Database["public"]["Tables"]["customer_profiles"]["Row"],
+              Database["public"]["Tables"]["customer_profiles"]["ComputedFields"]
+            >;
+          };
+          Returns: Json;
+        }
+        | { Args: { "p_customer_id": string }; Returns: Json };
+      "customers_upsert": {
+        Args: {
+          "p_booking_cancelled_at"?: string;
+          "p_booking_covers"?: number;
+          "p_booking_id"?: string;
+          "p_booking_starts_at"?: string;
+          "p_claims": Json;
+          "p_consent_at"?: string;
+          "p_email"?: string;
+          "p_email_normalized"?: string;
+          "p_full_name"?: string;
+          "p_marketing_opt_in"?: boolean;
+          "p_phone"?: string;
+          "p_phone_normalized"?: string;
+          "p_phone_region"?: string;
+          "p_restaurant_id": string;
+        };
+        Returns: Json;
+      };
+      "install_booking_webhooks": { Args: Record<PropertyKey, never>; Returns: boolean };
+      "is_member": { Args: { "p_restaurant_id": string }; Returns: boolean };
+      "lock_booking": {
+        Args: { "p_booking_id": string; "p_restaurant_id": string };
+        Returns: undefined;
+      };
+      "lock_contacts": {
+        Args: { "p_email": string; "p_phone": string; "p_restaurant_id": string };
+        Returns: undefined;
+      };
+      "record_booking": {
+        Args: {
+          "p_booking_id": string;
+          "p_covers": number;
+          "p_customer_id": string;
+          "p_restaurant_id": string;
+          "p_starts_at": string;
+        };
+        Returns: boolean;
+      };
+      "record_cancellation": {
+        Args: {
+          "p_booking_id": string;
+          "p_cancelled_at": string;
+          "p_customer_id": string;
+          "p_restaurant_id": string;
+        };
+        Returns: Record<string, unknown>;
+      };
+      "set_marketing_consent": {
+        Args: {
+          "p_claims": Json;
+          "p_customer_id": string;
+          "p_opt_in": boolean;
+          "p_restaurant_id": string;
+        };
+        Returns: Json;
+      };
+      "vault_secret": { Args: { "p_name": string }; Returns: string };
+    };
+    Enums: {
+      [_ in never]: never;
+    };
+    CompositeTypes: {
+      [_ in never]: never;
+    };
+  };
   "public": {
     Tables: {
       "bookings": {
@@ -285,6 +392,7 @@ export type Database = {
       };
       "customers_upsert": {
         Args: {
+          "booking_cancelled_at"?: string;
           "booking_covers"?: number;
           "booking_id"?: string;
           "booking_starts_at"?: string;
@@ -412,6 +520,9 @@ export type CompositeTypes<
   : never;
 
 export const Constants = {
+  "private": {
+    Enums: {},
+  },
   "public": {
     Enums: {},
   },

@@ -1,157 +1,292 @@
-// Postgres access: one postgres.js pool per isolate over SUPABASE_DB_URL, and
-// the mapping from database errors to HTTP errors. Every API call is a single
-// statement (one round trip, one implicit transaction).
-import postgres from "postgres";
+// Postgres access: one node-postgres pool per isolate over SUPABASE_DB_URL,
+// and typed calls of the module's SQL functions. Every API call is one SQL
+// function call: Parse/Bind/Describe/Execute/Sync of an unnamed statement in
+// one write, so one round trip, real bind parameters, and nothing a
+// transaction pooler cannot carry (no named prepared statements, no session
+// state, no startup parameters beyond the driver's own).
+// @ts-types="npm:@types/pg@8.23.1"
+import pg from "pg";
+import type { Database } from "./database.types.ts";
 import { HttpError } from "./http.ts";
 
-export type Sql = postgres.Sql;
+type PrivateFunctions = Database["private"]["Functions"];
+/** A SQL function of the private schema, by name. */
+export type FunctionName = keyof PrivateFunctions;
+/** Its arguments by SQL name, as `supabase gen types` describes them. */
+export type FunctionArgs<F extends FunctionName> = PrivateFunctions[F]["Args"];
 
 export interface DbOptions {
   /** Connections per isolate. */
   max?: number;
-  /** Seconds to wait for a connection before the request fails with 503. */
-  connectTimeout?: number;
-  /** Server-side statement_timeout (ms), sent at connection start when set. */
+  /** Milliseconds to wait for a connection (pool queue included) before 503. */
+  connectTimeoutMs?: number;
+  /** Deadline of one call, pool wait included; past it the call is cancelled. */
+  queryTimeoutMs?: number;
+  /** Server-side statement_timeout, applied inside each call's transaction. */
   statementTimeoutMs?: number;
 }
 
-let shared: Sql | null = null;
+export interface Db {
+  pool: pg.Pool;
+  queryTimeoutMs: number;
+  statementTimeoutMs?: number;
+  end(): Promise<void>;
+}
 
-/**
- * How long one call may take from the caller's side, waiting for a pooled
- * connection included, before it is cancelled and answered 503. Postgres
- * also gives up on a lock after 5 s (lock_timeout on the functions).
- */
-let queryTimeoutMs = 10_000;
+type Env = { get(name: string): string | undefined };
 
-/** The isolate's pool, created on first use from SUPABASE_DB_URL. */
-export function getSql(env: { get(name: string): string | undefined } = Deno.env): Sql {
+let shared: Db | null = null;
+
+/** The isolate's pool, created on first use from SUPABASE_DB_URL and DB_* settings. */
+export function getDb(env: Env = Deno.env): Db {
   if (shared) return shared;
   const url = env.get("SUPABASE_DB_URL");
   if (!url) throw new Error("SUPABASE_DB_URL is not set");
-  const statementTimeout = env.get("DB_STATEMENT_TIMEOUT_MS");
-  queryTimeoutMs = Number(env.get("DB_QUERY_TIMEOUT_MS") ?? queryTimeoutMs);
-  shared = createSql(url, {
-    max: Number(env.get("DB_POOL_MAX") ?? "8"),
-    connectTimeout: Number(env.get("DB_CONNECT_TIMEOUT_S") ?? "3"),
-    statementTimeoutMs: statementTimeout ? Number(statementTimeout) : undefined,
+  const number = (name: string) => {
+    const value = env.get(name);
+    return value ? Number(value) : undefined;
+  };
+  shared = createDb(url, {
+    max: number("DB_POOL_MAX"),
+    connectTimeoutMs: (number("DB_CONNECT_TIMEOUT_S") ?? 3) * 1000,
+    queryTimeoutMs: number("DB_QUERY_TIMEOUT_MS"),
+    statementTimeoutMs: number("DB_STATEMENT_TIMEOUT_MS"),
   });
   return shared;
 }
 
-export function createSql(url: string, options: DbOptions = {}): Sql {
-  return postgres(url, {
-    // The transaction pooler (Supavisor) cannot keep named prepared statements.
-    prepare: false,
-    // Arguments are inlined with explicit casts (callFunction), so the array
-    // type catalogue postgres.js fetches on each new connection is not needed:
-    // one round trip less per connection, and a faster cold start.
-    fetch_types: false,
+export function createDb(url: string, options: DbOptions = {}): Db {
+  const pool = new pg.Pool({
+    connectionString: url,
     max: options.max ?? 8,
-    connect_timeout: options.connectTimeout ?? 3,
-    idle_timeout: 60,
-    // Reconnect quickly once Postgres is back: the default backoff grows to
-    // 20 s after a few refused connections, far past any caller's patience.
-    backoff: (attempt: number) => Math.min(0.05 * 2 ** attempt, 0.5),
-    max_lifetime: 30 * 60,
-    onnotice: () => {},
-    connection: {
-      application_name: "customers-module",
-      ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
-    },
-    // jsonb results are parsed by postgres.js; timestamps stay as the JSON
-    // text Postgres produced inside jsonb_build_object.
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 3000,
+    idleTimeoutMillis: 60_000,
+    // Recycle connections now and then (failover, a pooler's rebalancing).
+    maxLifetimeSeconds: 30 * 60,
+    // A startup parameter every pooler accepts (PgBouncer and Supavisor
+    // refuse options/statement_timeout there).
+    application_name: "customers-module",
   });
+  // A connection that dies (Postgres restarted, a pooler recycling it) must
+  // never crash the isolate: idle ones are dropped by the pool, a checked-out
+  // one fails its call (503) and is destroyed on release.
+  pool.on("error", () => {});
+  pool.on("connect", (client) => client.on("error", () => {}));
+  return {
+    pool,
+    queryTimeoutMs: options.queryTimeoutMs ?? 10_000,
+    statementTimeoutMs: options.statementTimeoutMs,
+    end: () => pool.end(),
+  };
 }
 
-export type SqlValue = string | number | boolean | null | undefined;
+const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
+// Runs first in the call's implicit transaction (same Sync), so the timeout
+// holds for the call that follows and ends with it; returns no row.
+const SET_STATEMENT_TIMEOUT = "select where set_config('statement_timeout', $1, true) is null";
 
 /**
- * A SQL literal. Text is dollar-quoted with a tag it does not contain, so no
- * value can end the literal, whatever standard_conforming_strings says.
+ * The SQL text of a call with named arguments, `select private.f(p_a => $1, …)`,
+ * and its bind values. Names come from the generated types, never from input;
+ * an undefined argument is left out so the SQL default applies.
  */
-export function literal(value: SqlValue): string {
-  if (value === null || value === undefined) return "null";
-  if (typeof value === "boolean") return value ? "true" : "false";
-  if (typeof value === "number") {
-    if (!Number.isFinite(value)) throw new TypeError("non-finite number");
-    return String(value);
+export function callText(fn: string, args: Record<string, unknown>): [string, unknown[]] {
+  const names: string[] = [];
+  const values: unknown[] = [];
+  for (const [name, value] of Object.entries(args)) {
+    if (value === undefined) continue;
+    if (!IDENTIFIER.test(name)) throw new TypeError(`not an argument name: ${name}`);
+    values.push(value);
+    names.push(`${name} => $${values.length}`);
   }
-  // The literal ends at the first occurrence of the tag after the opening
-  // one, so the tag must first occur exactly where we put it: not inside the
-  // value, and not straddling its end ("Ada$v" + "$v$" contains "$v$" early).
-  let tag = "$v$";
-  for (let i = 0; (value + tag).indexOf(tag) !== value.length; i++) tag = `$v${i}$`;
-  return `${tag}${value}${tag}`;
+  if (!IDENTIFIER.test(fn)) throw new TypeError(`not a function name: ${fn}`);
+  return [`select private.${fn}(${names.join(", ")}) as result`, values];
+}
+
+type QueryCallback = (error: Error | null, result: pg.QueryResult | pg.QueryResult[]) => void;
+
+/** What this module relies on of node-postgres's Query beyond its typings (stable since pg 8). */
+interface ProtocolWriter {
+  parse(message: { text: string }): void;
+  bind(message: { values: string[] }): void;
+  execute(message: { portal: string }): void;
+}
+type QueryInternals = pg.Submittable & { prepare(connection: ProtocolWriter): void };
+const Query = pg.Query as unknown as new (
+  config: pg.QueryConfig & { callback: QueryCallback },
+) => QueryInternals;
+
+/**
+ * node-postgres's extended-protocol query, optionally preceded in the same
+ * write and the same implicit transaction by `set_config('statement_timeout',
+ * …, true)`: a per-call server-side timeout without a startup parameter or a
+ * session setting, in the same single round trip.
+ */
+class FunctionCall extends Query {
+  constructor(
+    text: string,
+    values: unknown[],
+    callback: QueryCallback,
+    private readonly statementTimeoutMs?: number,
+  ) {
+    super({ text, values, callback });
+  }
+
+  override prepare(connection: ProtocolWriter): void {
+    if (this.statementTimeoutMs) {
+      connection.parse({ text: SET_STATEMENT_TIMEOUT });
+      connection.bind({ values: [String(this.statementTimeoutMs)] });
+      connection.execute({ portal: "" });
+    }
+    super.prepare(connection);
+  }
 }
 
 /**
- * Call a SQL function with typed arguments in ONE round trip. postgres.js
- * sends a parameterized query without prepared statements (which the
- * transaction pooler cannot keep) as Parse/Describe, waits for the parameter
- * types, then Bind/Execute: two round trips. Inlined literals with explicit
- * casts need no parameter description, so the whole call is one message.
+ * Call private.<fn> with named arguments in one round trip and return its
+ * result. Past the deadline the statement is cancelled on the server and the
+ * call rejects with QUERY_TIMEOUT (a committed call stays committed; every
+ * call is idempotent, so a retry is safe).
  */
-export async function callFunction<T>(
-  sql: Sql,
-  fn: string,
-  args: Array<[SqlValue, string]>,
-  timeoutMs = queryTimeoutMs,
-): Promise<T> {
-  const list = args.map(([value, type]) => `${literal(value)}::${type}`).join(", ");
-  const query = sql.unsafe(`select ${fn}(${list}) as result`);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      // A call that was already committed stays committed; every call is
-      // idempotent, so the caller's retry is safe either way.
-      query.cancel();
-      reject(Object.assign(new Error("query timed out"), { code: "QUERY_TIMEOUT" }));
-    }, timeoutMs);
-  });
+export async function callFunction<F extends FunctionName>(
+  db: Db,
+  fn: F,
+  args: FunctionArgs<F>,
+): Promise<PrivateFunctions[F]["Returns"]> {
+  const [text, values] = callText(fn, args as Record<string, unknown>);
+  const deadline = new Deadline(db.queryTimeoutMs);
   try {
-    const [row] = await Promise.race([query, timeout]);
-    return row.result as T;
+    const client = await deadline.race(db.pool.connect(), (late) => late.release());
+    let broken: unknown;
+    try {
+      let query: FunctionCall | undefined;
+      const result = await deadline.race(
+        new Promise<pg.QueryResult | pg.QueryResult[]>((resolve, reject) => {
+          query = new FunctionCall(
+            text,
+            values,
+            (error, res) => error ? reject(error) : resolve(res),
+            db.statementTimeoutMs,
+          );
+          client.query(query);
+        }),
+        () => {},
+        () => query && cancel(db, client, query),
+      );
+      const last = Array.isArray(result) ? result[result.length - 1] : result;
+      return last.rows[0].result;
+    } catch (error) {
+      broken = isConnectionLost(error) ? error : undefined;
+      throw error;
+    } finally {
+      // A connection that failed is destroyed rather than reused.
+      client.release(broken as Error | undefined);
+    }
   } finally {
-    clearTimeout(timer);
+    deadline.clear();
   }
 }
 
-/** Postgres SQLSTATEs (and driver codes) that mean "the database is not reachable right now". */
+/** Ask the server to cancel the statement `client` is running (a CancelRequest on a new connection). */
+function cancel(db: Db, client: pg.PoolClient, query: FunctionCall): void {
+  // deno-lint-ignore no-explicit-any
+  const options = (db.pool as any).options;
+  const canceller = new pg.Client(options);
+  canceller.on("error", () => {});
+  // deno-lint-ignore no-explicit-any
+  (canceller as any).cancel(client, query);
+}
+
+/** A time limit shared by the steps of one call. */
+class Deadline {
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #expired: Promise<never>;
+  #onExpire: (() => void)[] = [];
+
+  constructor(ms: number) {
+    this.#expired = new Promise<never>((_, reject) => {
+      this.#timer = setTimeout(() => {
+        for (const f of this.#onExpire) f();
+        reject(Object.assign(new Error("query timed out"), { code: "QUERY_TIMEOUT" }));
+      }, ms);
+    });
+    this.#expired.catch(() => {});
+  }
+
+  /**
+   * `work`, unless the deadline comes first; then `onExpire` runs and a late
+   * result is handed to `dispose`.
+   */
+  async race<T>(work: Promise<T>, dispose: (late: T) => void, onExpire?: () => void): Promise<T> {
+    let lost = false;
+    if (onExpire) this.#onExpire.push(onExpire);
+    try {
+      return await Promise.race([work, this.#expired]);
+    } catch (error) {
+      lost = true;
+      throw error;
+    } finally {
+      if (onExpire) this.#onExpire.splice(this.#onExpire.indexOf(onExpire), 1);
+      if (lost) work.then(dispose, () => {});
+    }
+  }
+
+  clear(): void {
+    clearTimeout(this.#timer);
+  }
+}
+
+/** Driver, socket and SQLSTATE codes meaning "the database is not reachable right now". */
 const UNAVAILABLE = new Set([
   "ECONNREFUSED",
   "ECONNRESET",
   "ETIMEDOUT",
   "EPIPE",
-  "CONNECT_TIMEOUT",
-  "CONNECTION_CLOSED",
-  "CONNECTION_ENDED",
-  "CONNECTION_DESTROYED",
+  "EHOSTUNREACH",
+  "CONNECTION_LOST",
+  "QUERY_TIMEOUT", // callFunction's own deadline
   "57P01", // admin_shutdown
   "57P02", // crash_shutdown
   "57P03", // cannot_connect_now
   "53300", // too_many_connections
-  "57014", // query_canceled (statement timeout)
+  "57014", // query_canceled (statement timeout, or our cancel at the deadline)
   "55P03", // lock_not_available (lock_timeout)
-  "QUERY_TIMEOUT", // callFunction's own deadline
   "40P01", // deadlock_detected: retryable, never expected
   "40001", // serialization_failure: retryable
 ]);
 
-interface PgLikeError {
+export interface PgLikeError {
   code?: string;
   message?: string;
   detail?: string;
   hint?: string;
+  constraint?: string;
 }
 
-/** The SQLSTATE of a postgres.js error, or its driver/socket code. */
+// node-postgres reports a dropped socket and a pool that could not connect in
+// time with messages only; they are availability, not our bugs.
+function isConnectionLost(error: unknown): boolean {
+  const message = (error as PgLikeError | null)?.message ?? "";
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/
+    .test(message);
+}
+
+/** The SQLSTATE of a driver error (or a socket/driver code), normalized. */
 export function errorCode(error: unknown): string | undefined {
   if (typeof error !== "object" || error === null) return undefined;
-  const e = error as PgLikeError;
-  return typeof e.code === "string" ? e.code : undefined;
+  const code = (error as PgLikeError).code;
+  if (typeof code === "string") return code;
+  return isConnectionLost(error) ? "CONNECTION_LOST" : undefined;
 }
 
+/** True when the error means the database is unreachable or busy right now (503). */
+export function isUnavailable(error: unknown): boolean {
+  const code = errorCode(error);
+  // Class 08: connection exceptions, e.g. a pooler refusing the session.
+  return code !== undefined && (UNAVAILABLE.has(code) || code.startsWith("08"));
+}
+
+/** The region SQL says the restaurant has, when it refused a call for a stale one. */
 export function isRegionMismatch(error: unknown): string | null {
   const e = error as PgLikeError;
   return errorCode(error) === "PT409" && e.message === "phone_region_mismatch" && e.hint
@@ -174,6 +309,10 @@ export function toHttpError(error: unknown): HttpError {
       return new HttpError(400, "invalid_request", e.detail ?? "The request is not valid.");
     case "PT403":
       return new HttpError(403, "forbidden", "The caller may not act on this restaurant.");
+    case "PT404":
+      return e.message === "customer_not_found"
+        ? new HttpError(404, "customer_not_found", "No customer of this restaurant matches.")
+        : new HttpError(404, "restaurant_not_found", "No restaurant with this id.");
     case "23514":
       // A CHECK constraint refused a value the normalizers let through (an
       // unusual address, say): the caller's input, not our failure.
@@ -185,12 +324,16 @@ export function toHttpError(error: unknown): HttpError {
         ),
         { cause: error },
       );
-    case "PT404":
-      return e.message === "customer_not_found"
-        ? new HttpError(404, "customer_not_found", "No customer of this restaurant matches.")
-        : new HttpError(404, "restaurant_not_found", "No restaurant with this id.");
+    case "22007": // invalid_datetime_format
+    case "22008": // datetime_field_overflow
+    case "22009": // invalid_time_zone_displacement_value
+      // Validation bounds timestamps first; this is the backstop.
+      return Object.assign(
+        new HttpError(400, "invalid_request", "A date-time is outside what can be stored."),
+        { cause: error },
+      );
   }
-  const mapped = code && UNAVAILABLE.has(code)
+  const mapped = isUnavailable(error)
     ? new HttpError(
       503,
       "unavailable",

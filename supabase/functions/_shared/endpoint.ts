@@ -2,13 +2,13 @@
 // caller verification, bounded JSON body, error mapping and one structured
 // log line per request. A function supplies only what it does with the body.
 import { type AuthConfig, authConfigFromEnv, authenticate, type Caller } from "./auth.ts";
-import { errorCode, getSql, type Sql } from "./db.ts";
+import { type Db, errorCode, getDb } from "./db.ts";
 import { CORS_HEADERS, errorResponse, HttpError, json, readJson } from "./http.ts";
 import { log } from "./log.ts";
 
 export interface Context {
   caller: Caller;
-  sql: Sql;
+  db: Db;
   requestId: string;
 }
 
@@ -16,7 +16,7 @@ export type Action = (body: unknown, ctx: Context) => Promise<unknown>;
 
 export interface EndpointDeps {
   auth?: AuthConfig;
-  sql?: Sql;
+  db?: Db;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -47,8 +47,8 @@ export function endpoint(
         const caller = await authenticate(req, auth);
         role = caller.claims.role;
         const body = await readJson(req);
-        const sql = deps.sql ?? getSql();
-        response = json(200, await action(body, { caller, sql, requestId }));
+        const db = deps.db ?? getDb();
+        response = json(200, await action(body, { caller, db, requestId }));
       }
     } catch (error) {
       failure = error;
@@ -77,11 +77,11 @@ function describe(failure: unknown): Record<string, string | undefined> {
   const code = failure instanceof HttpError ? failure.code : "internal_error";
   const cause = failure instanceof HttpError ? failure.cause : failure;
   if (cause === undefined) return { code };
-  const e = cause as { name?: string; constraint_name?: string };
+  const e = cause as { name?: string; constraint?: string };
   return {
     code,
     error: typeof e?.name === "string" ? e.name : typeof cause,
     sqlstate: errorCode(cause),
-    constraint: e?.constraint_name,
+    constraint: e?.constraint,
   };
 }

@@ -8,32 +8,35 @@ import { bookingUpsert, hasContact, ignored, RECORD_PATHS, route } from "../_sha
 
 export const cancelAction: Action = (body, ctx) =>
   route(body, ctx.caller, {
-    api: (b) => cancelBooking(ctx.sql, ctx.caller.claims, parseOrThrow(cancelRequestSchema, b)),
+    api: (b) => cancelBooking(ctx.db, ctx.caller.claims, parseOrThrow(cancelRequestSchema, b)),
     update: (record, oldRecord) => cancelFromRow(record, oldRecord, ctx),
   });
 
 async function cancelFromRow(
   r: BookingRecord,
   old: BookingRecord | null,
-  { caller, sql }: Context,
+  { caller, db }: Context,
 ) {
   if (r.status !== "cancelled" || old?.status === "cancelled") {
     return ignored("The booking's status did not turn into cancelled.");
   }
-  if (!r.customer_id && !hasContact(r)) return ignored("The booking names no customer.");
-  // The row proves the booking exists: record it (idempotently) before its
-  // cancellation, so a lost or late INSERT delivery cannot leave the guest
-  // unknown and the cancellation uncounted.
-  const recorded = hasContact(r)
-    ? await upsertCustomer(sql, caller.claims, bookingUpsert(r), RECORD_PATHS)
-    : null;
-  return await cancelBooking(sql, caller.claims, {
+  const cancelledAt = r.updated_at ?? new Date().toISOString();
+  if (hasContact(r)) {
+    // The row proves the booking exists: booking and cancellation are
+    // recorded together (idempotently, one statement), so a lost or late
+    // INSERT delivery cannot leave the guest unknown or the cancellation
+    // uncounted. Cancelling never grants marketing consent.
+    return await upsertCustomer(db, caller.claims, { ...bookingUpsert(r), marketingOptIn: false }, {
+      paths: RECORD_PATHS,
+      cancelledAt,
+    });
+  }
+  if (!r.customer_id) return ignored("The booking names no customer.");
+  return await cancelBooking(db, caller.claims, {
     restaurantId: r.restaurant_id,
     bookingId: r.id,
-    customerId: r.customer_id ?? recorded?.customer.id,
-    email: r.customer_email,
-    phone: r.customer_phone,
-    cancelledAt: r.updated_at,
+    customerId: r.customer_id,
+    cancelledAt,
   }, RECORD_PATHS);
 }
 

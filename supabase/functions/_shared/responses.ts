@@ -1,0 +1,48 @@
+// The answers of the SQL functions, typed from the generated row types: a
+// renamed or retyped column fails `deno check` here. The JSON itself is built
+// in SQL (private.customer_json and the functions' result objects).
+import type { Database } from "./database.types.ts";
+
+type Row<T extends keyof Database["public"]["Tables"]> = Database["public"]["Tables"][T]["Row"];
+type Customer = Row<"customers">;
+type Profile = Row<"customer_profiles">;
+
+export interface CustomerJson {
+  id: Customer["id"];
+  restaurantId: Customer["restaurant_id"];
+  name: Customer["full_name"];
+  email: Customer["email_normalized"];
+  phone: Customer["phone_normalized"];
+  marketingOptIn: Customer["marketing_opt_in"];
+  createdAt: Customer["created_at"];
+  updatedAt: Customer["updated_at"];
+}
+
+export interface ProfileJson {
+  totalBookings: Profile["total_bookings"];
+  totalCovers: Profile["total_covers"];
+  totalCancellations: Profile["total_cancellations"];
+  firstBookingAt: Profile["first_booking_at"];
+  lastBookingAt: Profile["last_booking_at"];
+  marketingOptInAt: Profile["marketing_opt_in_at"];
+}
+
+export interface CustomerWithProfile {
+  customer: CustomerJson;
+  profile: ProfileJson;
+}
+
+export interface UpsertResult extends CustomerWithProfile {
+  created: boolean;
+  matchedBy: "email" | "phone" | "email_and_phone" | null;
+  conflict: { customerId: Customer["id"]; field: "phone" } | null;
+  /** Free contacts that were not stored because the guest already has one of that kind. */
+  contactsNotSaved: ("email" | "phone")[];
+  bookingRecorded: boolean | null;
+  /** Set when the booking came already cancelled (null otherwise). */
+  cancellationRecorded: boolean | null;
+}
+
+export interface CancelResult extends CustomerWithProfile {
+  cancellationRecorded: boolean;
+}
