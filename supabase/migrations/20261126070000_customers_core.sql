@@ -484,19 +484,144 @@ $$;
 revoke all on function private.record_cancellation(uuid, uuid, uuid, timestamptz) from public;
 
 -------------------------------------------------------------------------------
--- private.customers_upsert
+-- private.resolve_customer
 -- Resolves (or creates) the restaurant's customer for the given normalized
--- contacts under contact locks, fills what is missing (a name, a contact no
--- other customer holds, an opt-in), and records the booking and, for a
--- booking that is already cancelled, its cancellation, all in one
--- transaction.
---
+-- contacts under contact locks, and fills what is missing: the name, and a
+-- contact that no customer holds when the customer's slot for it is empty.
+-- Email of A with phone of B returns A and reports B (conflict); a free
+-- contact meeting a filled slot is reported in contacts_not_saved. The
+-- customer's row stays locked (no key update) to the end of the transaction,
+-- which orders this against a concurrent withdrawal of consent.
+-------------------------------------------------------------------------------
+create function private.resolve_customer(
+  p_restaurant_id uuid,
+  p_full_name text,
+  p_email text,
+  p_email_normalized text,
+  p_phone text,
+  p_phone_normalized text,
+  out customer_id uuid,
+  out created boolean,
+  out matched_by text,
+  out conflict jsonb,
+  out contacts_not_saved text[]
+)
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_name text := nullif(btrim(p_full_name), '');
+  v_email text := coalesce(nullif(btrim(p_email), ''), p_email_normalized);
+  v_phone text := coalesce(nullif(btrim(p_phone), ''), p_phone_normalized);
+  v_by_email uuid;
+  v_by_phone uuid;
+  -- A contact may be given to the customer only when no customer holds it.
+  v_email_free boolean;
+  v_phone_free boolean;
+  v_customer public.customers;
+begin
+  if p_email_normalized is null and p_phone_normalized is null then
+    raise exception using errcode = 'PT400', message = 'invalid_request',
+      detail = 'At least one of email or phone is required.';
+  end if;
+  perform private.lock_contacts(p_restaurant_id, p_email_normalized, p_phone_normalized);
+
+  select c.id into v_by_email from public.customers c
+  where c.restaurant_id = p_restaurant_id and c.email_normalized = p_email_normalized;
+  select c.id into v_by_phone from public.customers c
+  where c.restaurant_id = p_restaurant_id and c.phone_normalized = p_phone_normalized;
+  v_email_free := p_email_normalized is not null and v_by_email is null;
+  v_phone_free := p_phone_normalized is not null and v_by_phone is null;
+  created := v_by_email is null and v_by_phone is null;
+  contacts_not_saved := '{}';
+
+  if created then
+    insert into public.customers (
+      restaurant_id, full_name, email, email_normalized, phone, phone_normalized
+    )
+    values (
+      p_restaurant_id, v_name,
+      case when v_email_free then v_email end, p_email_normalized,
+      case when v_phone_free then v_phone end, p_phone_normalized
+    )
+    returning id into customer_id;
+    -- Its profile was created by the create_customer_profile trigger.
+    return;
+  end if;
+
+  customer_id := coalesce(v_by_email, v_by_phone);
+  matched_by := case
+    when v_by_email is null then 'phone'
+    when v_by_phone = v_by_email then 'email_and_phone'
+    else 'email'
+  end;
+  if v_by_phone <> v_by_email then
+    conflict := jsonb_build_object('customerId', v_by_phone, 'field', 'phone');
+  end if;
+
+  select * into v_customer from public.customers c where c.id = customer_id for no key update;
+  if v_email_free and v_customer.email_normalized is not null then
+    contacts_not_saved := contacts_not_saved || 'email'::text;
+  end if;
+  if v_phone_free and v_customer.phone_normalized is not null then
+    contacts_not_saved := contacts_not_saved || 'phone'::text;
+  end if;
+
+  -- Contacts are added, never replaced; the name is backfilled.
+  if (v_customer.full_name is null and v_name is not null)
+    or (v_customer.email_normalized is null and v_email_free)
+    or (v_customer.phone_normalized is null and v_phone_free)
+  then
+    update public.customers c
+    set
+      full_name = coalesce(c.full_name, v_name),
+      email = coalesce(c.email, case when v_email_free then v_email end),
+      email_normalized = coalesce(c.email_normalized, case when v_email_free then p_email_normalized end),
+      phone = coalesce(c.phone, case when v_phone_free then v_phone end),
+      phone_normalized = coalesce(c.phone_normalized, case when v_phone_free then p_phone_normalized end),
+      updated_at = now()
+    where c.id = customer_id;
+  end if;
+end
+$$;
+
+revoke all on function private.resolve_customer(uuid, text, text, text, text, text) from public;
+
+-------------------------------------------------------------------------------
+-- private.grant_marketing_opt_in
 -- Marketing opt-in is sticky, and a withdrawal (set_marketing_consent) wins
--- over every opt-in given before it: an opt-in applies only when it is newer
--- than the last withdrawal (p_consent_at: when the guest gave it, default
--- now) and, when it comes with a booking, only when that booking is newly
--- recorded (a replayed delivery grants nothing).
---
+-- over every opt-in given before it: the opt-in applies only when it was
+-- given (p_consent_at, default now) after the last withdrawal. Its time is
+-- set once. The caller holds the customer's row lock (resolve_customer).
+-------------------------------------------------------------------------------
+create function private.grant_marketing_opt_in(p_customer_id uuid, p_consent_at timestamptz)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+begin
+  update public.customers c
+  set marketing_opt_in = true, updated_at = now()
+  from public.customer_profiles p
+  where c.id = p_customer_id and p.customer_id = c.id
+    and not c.marketing_opt_in
+    and coalesce(p_consent_at, now()) > coalesce(p.marketing_opt_out_at, '-infinity');
+  if found then
+    update public.customer_profiles p
+    set marketing_opt_in_at = coalesce(p.marketing_opt_in_at, now()), updated_at = now()
+    where p.customer_id = p_customer_id;
+  end if;
+end
+$$;
+
+revoke all on function private.grant_marketing_opt_in(uuid, timestamptz) from public;
+
+-------------------------------------------------------------------------------
+-- private.customers_upsert
+-- Resolves the customer (resolve_customer), records the booking and, for a
+-- booking that is already cancelled, its cancellation, and applies an
+-- opt-in: one transaction. An opt-in that comes with a booking applies only
+-- when that booking is newly recorded (a replayed delivery grants nothing).
 -- Returns customer, profile, created, matchedBy, conflict, contactsNotSaved,
 -- bookingRecorded and cancellationRecorded.
 -------------------------------------------------------------------------------
@@ -523,31 +648,13 @@ set lock_timeout = '5s'
 as $$
 declare
   v_region text;
-  v_name text := nullif(btrim(p_full_name), '');
-  v_email text := coalesce(nullif(btrim(p_email), ''), p_email_normalized);
-  v_phone text := coalesce(nullif(btrim(p_phone), ''), p_phone_normalized);
-  v_by_email public.customers;
-  v_by_phone public.customers;
-  v_customer public.customers;
-  -- A contact may be added to the customer only when no customer holds it.
-  v_email_free boolean;
-  v_phone_free boolean;
-  v_not_saved text[] := '{}';
-  v_created boolean := false;
-  v_matched_by text;
-  v_conflict jsonb;
-  v_grant boolean;
+  v_who record;
   v_booking_recorded boolean;
   v_cancelled_on uuid;
   v_cancellation_recorded boolean;
 begin
   v_region := private.authorize(p_claims, p_restaurant_id);
   perform private.check_phone_region(p_phone_region, v_region);
-
-  if p_email_normalized is null and p_phone_normalized is null then
-    raise exception using errcode = 'PT400', message = 'invalid_request',
-      detail = 'At least one of email or phone is required.';
-  end if;
   if p_booking_id is not null and p_booking_covers is null then
     raise exception using errcode = 'PT400', message = 'invalid_request',
       detail = 'A booking needs its covers.';
@@ -557,110 +664,32 @@ begin
       detail = 'A cancellation needs its booking.';
   end if;
 
-  perform private.lock_contacts(p_restaurant_id, p_email_normalized, p_phone_normalized);
-
-  select * into v_by_email from public.customers c
-  where c.restaurant_id = p_restaurant_id and c.email_normalized = p_email_normalized;
-  select * into v_by_phone from public.customers c
-  where c.restaurant_id = p_restaurant_id and c.phone_normalized = p_phone_normalized;
-  v_email_free := p_email_normalized is not null and v_by_email.id is null;
-  v_phone_free := p_phone_normalized is not null and v_by_phone.id is null;
-
-  if v_by_email.id is null and v_by_phone.id is null then
-    insert into public.customers (
-      restaurant_id, full_name, email, email_normalized, phone, phone_normalized
-    )
-    values (
-      p_restaurant_id, v_name,
-      case when v_email_free then v_email end, p_email_normalized,
-      case when v_phone_free then v_phone end, p_phone_normalized
-    )
-    returning * into v_customer;
-    -- Its profile was created by the create_customer_profile trigger.
-    v_created := true;
-  else
-    if v_by_email.id is not null then
-      v_customer := v_by_email;
-    else
-      v_customer := v_by_phone;
-    end if;
-    if v_by_email.id is null then
-      v_matched_by := 'phone';
-    elsif v_by_phone.id = v_by_email.id then
-      v_matched_by := 'email_and_phone';
-    else
-      v_matched_by := 'email';
-      if v_by_phone.id is not null then
-        -- Email says A, phone says B: keep both as they are and report it.
-        v_conflict := jsonb_build_object('customerId', v_by_phone.id, 'field', 'phone');
-      end if;
-    end if;
-
-    -- The row lock orders this upsert against a concurrent withdrawal of
-    -- consent (set_marketing_consent updates the same row first).
-    select * into v_customer from public.customers c where c.id = v_customer.id for no key update;
-
-    -- A free contact goes into an empty slot; a customer holds one email and
-    -- one phone, so a free contact meeting a filled slot is reported.
-    if v_email_free and v_customer.email_normalized is not null then
-      v_not_saved := v_not_saved || 'email'::text;
-    end if;
-    if v_phone_free and v_customer.phone_normalized is not null then
-      v_not_saved := v_not_saved || 'phone'::text;
-    end if;
-
-    -- Contacts are added, never replaced; the name is backfilled.
-    if (v_customer.full_name is null and v_name is not null)
-      or (v_customer.email_normalized is null and v_email_free)
-      or (v_customer.phone_normalized is null and v_phone_free)
-    then
-      update public.customers c
-      set
-        full_name = coalesce(c.full_name, v_name),
-        email = coalesce(c.email, case when v_email_free then v_email end),
-        email_normalized = coalesce(c.email_normalized, case when v_email_free then p_email_normalized end),
-        phone = coalesce(c.phone, case when v_phone_free then v_phone end),
-        phone_normalized = coalesce(c.phone_normalized, case when v_phone_free then p_phone_normalized end),
-        updated_at = now()
-      where c.id = v_customer.id
-      returning * into v_customer;
-    end if;
-  end if;
+  select * into v_who from private.resolve_customer(
+    p_restaurant_id, p_full_name, p_email, p_email_normalized, p_phone, p_phone_normalized
+  );
 
   if p_booking_id is not null then
     perform private.lock_booking(p_restaurant_id, p_booking_id);
     v_booking_recorded := private.record_booking(
-      p_restaurant_id, p_booking_id, v_customer.id, p_booking_covers, p_booking_starts_at
+      p_restaurant_id, p_booking_id, v_who.customer_id, p_booking_covers, p_booking_starts_at
     );
     if p_booking_cancelled_at is not null then
       select r.customer_id, r.recorded into v_cancelled_on, v_cancellation_recorded
       from private.record_cancellation(
-        p_restaurant_id, p_booking_id, v_customer.id, p_booking_cancelled_at
+        p_restaurant_id, p_booking_id, v_who.customer_id, p_booking_cancelled_at
       ) r;
     end if;
   end if;
 
-  v_grant := coalesce(p_marketing_opt_in, false)
-    and not v_customer.marketing_opt_in
-    and (p_booking_id is null or v_booking_recorded)
-    and coalesce(p_consent_at, now()) > coalesce(
-      (select p.marketing_opt_out_at from public.customer_profiles p where p.customer_id = v_customer.id),
-      '-infinity'
-    );
-  if v_grant then
-    update public.customers c
-    set marketing_opt_in = true, updated_at = now()
-    where c.id = v_customer.id;
-    update public.customer_profiles p
-    set marketing_opt_in_at = coalesce(p.marketing_opt_in_at, now()), updated_at = now()
-    where p.customer_id = v_customer.id;
+  if p_marketing_opt_in and (p_booking_id is null or v_booking_recorded) then
+    perform private.grant_marketing_opt_in(v_who.customer_id, p_consent_at);
   end if;
 
-  return private.customer_json(v_customer.id) || jsonb_build_object(
-    'created', v_created,
-    'matchedBy', v_matched_by,
-    'conflict', v_conflict,
-    'contactsNotSaved', to_jsonb(v_not_saved),
+  return private.customer_json(v_who.customer_id) || jsonb_build_object(
+    'created', v_who.created,
+    'matchedBy', v_who.matched_by,
+    'conflict', v_who.conflict,
+    'contactsNotSaved', to_jsonb(v_who.contacts_not_saved),
     'bookingRecorded', v_booking_recorded,
     'cancellationRecorded', v_cancellation_recorded
   );

@@ -63,6 +63,10 @@ export type Database = {
         };
         Returns: Json;
       };
+      "grant_marketing_opt_in": {
+        Args: { "p_consent_at": string; "p_customer_id": string };
+        Returns: undefined;
+      };
       "install_booking_webhooks": { Args: Record<PropertyKey, never>; Returns: boolean };
       "is_member": { Args: { "p_restaurant_id": string }; Returns: boolean };
       "lock_booking": {
@@ -88,6 +92,17 @@ export type Database = {
           "p_booking_id": string;
           "p_cancelled_at": string;
           "p_customer_id": string;
+          "p_restaurant_id": string;
+        };
+        Returns: Record<string, unknown>;
+      };
+      "resolve_customer": {
+        Args: {
+          "p_email": string;
+          "p_email_normalized": string;
+          "p_full_name": string;
+          "p_phone": string;
+          "p_phone_normalized": string;
           "p_restaurant_id": string;
         };
         Returns: Record<string, unknown>;
