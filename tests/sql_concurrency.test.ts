@@ -4,19 +4,22 @@ import fc from "fast-check";
 import type { Claims } from "../supabase/functions/_shared/auth.ts";
 import { cancelBooking, upsertCustomer } from "../supabase/functions/_shared/customers.ts";
 import { assert, assertEquals } from "./assert.ts";
-import {
-  adminSql,
-  claims,
-  closeAdmin,
-  createRestaurant,
-  newPool,
-  profilesOffLedger,
-  test,
-} from "./helpers.ts";
+import type { Sql } from "../supabase/functions/_shared/db.ts";
+import { adminSql, claims, createRestaurant, newPool, profilesOffLedger } from "./helpers.ts";
 
-const admin = adminSql();
 const service = claims.service as Claims;
-const pool = newPool(16);
+// The owner pool for setup and checks, and a wide pool of its own for the
+// parallel calls; both per test.
+let admin: Sql;
+let pool: Sql;
+Deno.test.beforeEach(() => {
+  admin = adminSql();
+  pool = newPool(16);
+});
+Deno.test.afterEach(async () => {
+  await pool.end({ timeout: 1 });
+  await admin.end({ timeout: 1 });
+});
 
 async function customerCount(restaurantId: string): Promise<number> {
   const [{ count }] = await admin`
@@ -24,7 +27,7 @@ async function customerCount(restaurantId: string): Promise<number> {
   return count;
 }
 
-test("64 concurrent identical upserts make exactly one customer, without errors", async () => {
+Deno.test("64 concurrent identical upserts make exactly one customer, without errors", async () => {
   const restaurantId = await createRestaurant(admin);
   const booking = crypto.randomUUID();
   const results = await Promise.all(
@@ -48,7 +51,7 @@ test("64 concurrent identical upserts make exactly one customer, without errors"
   assertEquals([profile.total_bookings, profile.total_covers], [1, 2]);
 });
 
-test("cross-matching contacts from parallel requests never surface a unique violation or deadlock", async () => {
+Deno.test("cross-matching contacts from parallel requests never surface a unique violation or deadlock", async () => {
   const restaurantId = await createRestaurant(admin);
   const emails = ["a@example.com", "b@example.com", "c@example.com"];
   const phones = ["+447912345671", "+447912345672", "+447912345673"];
@@ -85,7 +88,7 @@ test("cross-matching contacts from parallel requests never surface a unique viol
   }
 });
 
-test("counters equal the ledger under concurrent, repeated and reordered events", async () => {
+Deno.test("counters equal the ledger under concurrent, repeated and reordered events", async () => {
   const restaurantId = await createRestaurant(admin);
   const guests = ["g1@example.com", "g2@example.com", "g3@example.com"];
   await Promise.all(
@@ -134,9 +137,4 @@ test("counters equal the ledger under concurrent, repeated and reordered events"
       email,
     );
   }
-});
-
-test("teardown: close pools", async () => {
-  await pool.end({ timeout: 1 });
-  await closeAdmin();
 });

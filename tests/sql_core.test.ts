@@ -6,16 +6,15 @@ import type { Claims } from "../supabase/functions/_shared/auth.ts";
 import { cancelBooking, upsertCustomer } from "../supabase/functions/_shared/customers.ts";
 import { HttpError } from "../supabase/functions/_shared/http.ts";
 import type { CancelRequest, UpsertRequest } from "../supabase/functions/_shared/schemas.ts";
-import {
-  adminSql,
-  claims,
-  closeAdmin,
-  createRestaurant,
-  profilesOffLedger,
-  test,
-} from "./helpers.ts";
+import type { Sql } from "../supabase/functions/_shared/db.ts";
+import { adminSql, claims, createRestaurant, profilesOffLedger } from "./helpers.ts";
 
-const sql = adminSql();
+let sql: Sql;
+Deno.test.beforeEach(() => {
+  sql = adminSql();
+});
+Deno.test.afterEach(() => sql.end({ timeout: 1 }));
+
 const service = claims.service as Claims;
 
 function upsert(req: Omit<UpsertRequest, "marketingOptIn"> & { marketingOptIn?: boolean }) {
@@ -28,7 +27,7 @@ async function ledgerMatchesProfiles(restaurantId: string) {
   assertEquals(await profilesOffLedger(sql, restaurantId), []);
 }
 
-test("upsert creates a customer with normalized contacts and a profile", async () => {
+Deno.test("upsert creates a customer with normalized contacts and a profile", async () => {
   const restaurantId = await createRestaurant(sql);
   const r = await upsert({
     restaurantId,
@@ -52,7 +51,7 @@ test("upsert creates a customer with normalized contacts and a profile", async (
   assertEquals(row.phone_normalized, "+442079460958");
 });
 
-test("the same contacts in other spellings find the same customer", async () => {
+Deno.test("the same contacts in other spellings find the same customer", async () => {
   const restaurantId = await createRestaurant(sql);
   const first = await upsert({ restaurantId, email: "ada@example.com", phone: "+44 20 7946 0958" });
   const byBoth = await upsert({ restaurantId, email: "ADA@example.com ", phone: "020 7946 0958" });
@@ -69,7 +68,7 @@ test("the same contacts in other spellings find the same customer", async () => 
   assertEquals(count, 1);
 });
 
-test("customers are per restaurant", async () => {
+Deno.test("customers are per restaurant", async () => {
   const a = await createRestaurant(sql);
   const b = await createRestaurant(sql);
   const ra = await upsert({ restaurantId: a, email: "guest@example.com" });
@@ -78,7 +77,7 @@ test("customers are per restaurant", async () => {
   assertEquals(rb.created, true);
 });
 
-test("email of A with phone of B: A is returned, B untouched, conflict reported", async () => {
+Deno.test("email of A with phone of B: A is returned, B untouched, conflict reported", async () => {
   const restaurantId = await createRestaurant(sql);
   const a = await upsert({ restaurantId, email: "a@example.com", phone: "+447912345601" });
   const b = await upsert({ restaurantId, email: "b@example.com", phone: "+447912345602" });
@@ -93,7 +92,7 @@ test("email of A with phone of B: A is returned, B untouched, conflict reported"
   assertEquals(bRow.email_normalized, "b@example.com");
 });
 
-test("email of A with phone of B when A has no phone: A's phone stays empty", async () => {
+Deno.test("email of A with phone of B when A has no phone: A's phone stays empty", async () => {
   const restaurantId = await createRestaurant(sql);
   const a = await upsert({ restaurantId, email: "a@example.com" });
   const b = await upsert({ restaurantId, phone: "+447912345603" });
@@ -103,7 +102,7 @@ test("email of A with phone of B when A has no phone: A's phone stays empty", as
   assertEquals(r.conflict, { customerId: b.customer.id, field: "phone" });
 });
 
-test("contacts are added when missing and free, never replaced", async () => {
+Deno.test("contacts are added when missing and free, never replaced", async () => {
   const restaurantId = await createRestaurant(sql);
   const a = await upsert({ restaurantId, email: "fill@example.com" });
   const filled = await upsert({ restaurantId, email: "fill@example.com", phone: "+447912345610" });
@@ -126,7 +125,7 @@ test("contacts are added when missing and free, never replaced", async () => {
   assertEquals(gotEmail.matchedBy, "phone");
 });
 
-test("name is backfilled, never blanked or replaced", async () => {
+Deno.test("name is backfilled, never blanked or replaced", async () => {
   const restaurantId = await createRestaurant(sql);
   const r1 = await upsert({ restaurantId, email: "n@example.com" });
   assertEquals(r1.customer.name, null);
@@ -140,7 +139,7 @@ test("name is backfilled, never blanked or replaced", async () => {
   assertEquals(r5.customer.name, "Grace");
 });
 
-test("marketing opt-in is sticky and its time is set once", async () => {
+Deno.test("marketing opt-in is sticky and its time is set once", async () => {
   const restaurantId = await createRestaurant(sql);
   const r1 = await upsert({ restaurantId, email: "m@example.com" });
   assertEquals(r1.customer.marketingOptIn, false);
@@ -155,7 +154,7 @@ test("marketing opt-in is sticky and its time is set once", async () => {
   assertEquals(r4.profile.marketingOptInAt, r2.profile.marketingOptInAt);
 });
 
-test("explicit consent change is the only way opt-in turns off", async () => {
+Deno.test("explicit consent change is the only way opt-in turns off", async () => {
   const restaurantId = await createRestaurant(sql);
   const r = await upsert({ restaurantId, email: "c@example.com", marketingOptIn: true });
   const [{ result: off }] = await sql`
@@ -182,7 +181,7 @@ test("explicit consent change is the only way opt-in turns off", async () => {
   );
 });
 
-test("a booking counts once per booking id, with covers and visit times", async () => {
+Deno.test("a booking counts once per booking id, with covers and visit times", async () => {
   const restaurantId = await createRestaurant(sql);
   const b1 = crypto.randomUUID();
   const r1 = await upsert({
@@ -219,7 +218,7 @@ test("a booking counts once per booking id, with covers and visit times", async 
   await ledgerMatchesProfiles(restaurantId);
 });
 
-test("a cancellation counts once, before or after its booking", async () => {
+Deno.test("a cancellation counts once, before or after its booking", async () => {
   const restaurantId = await createRestaurant(sql);
   const c = await upsert({ restaurantId, email: "x@example.com" });
   const booking = crypto.randomUUID();
@@ -240,7 +239,7 @@ test("a cancellation counts once, before or after its booking", async () => {
   await ledgerMatchesProfiles(restaurantId);
 });
 
-test("a cancellation is counted on the booking's customer", async () => {
+Deno.test("a cancellation is counted on the booking's customer", async () => {
   const restaurantId = await createRestaurant(sql);
   const owner = await upsert({
     restaurantId,
@@ -256,7 +255,7 @@ test("a cancellation is counted on the booking's customer", async () => {
   await ledgerMatchesProfiles(restaurantId);
 });
 
-test("cancelling for an unknown customer is customer_not_found and records nothing", async () => {
+Deno.test("cancelling for an unknown customer is customer_not_found and records nothing", async () => {
   const restaurantId = await createRestaurant(sql);
   const other = await createRestaurant(sql);
   const foreign = await upsert({ restaurantId: other, email: "foreign@example.com" });
@@ -277,7 +276,7 @@ test("cancelling for an unknown customer is customer_not_found and records nothi
   assertEquals(count, 0);
 });
 
-test("authorization: service role, members only, 404 for an unknown restaurant", async () => {
+Deno.test("authorization: service role, members only, 404 for an unknown restaurant", async () => {
   const restaurantId = await createRestaurant(sql);
   const [{ id: staff }] = await sql`
     insert into public.restaurant_memberships (restaurant_id, user_id) values (${restaurantId}, gen_random_uuid()) returning user_id as id`;
@@ -314,7 +313,7 @@ test("authorization: service role, members only, 404 for an unknown restaurant",
   );
 });
 
-test("national phones use the restaurant's region, refreshed when it changes", async () => {
+Deno.test("national phones use the restaurant's region, refreshed when it changes", async () => {
   const restaurantId = await createRestaurant(sql, { region: "FR" });
   const fr = await upsert({ restaurantId, phone: "06 12 34 56 78" });
   assertEquals(fr.customer.phone, "+33612345678");
@@ -332,7 +331,7 @@ test("national phones use the restaurant's region, refreshed when it changes", a
   );
 });
 
-test("CHECK constraints refuse non-canonical contacts from any path", async () => {
+Deno.test("CHECK constraints refuse non-canonical contacts from any path", async () => {
   const restaurantId = await createRestaurant(sql);
   const bad = [
     { email_normalized: "Ada@Example.com", email: "Ada@Example.com" },
@@ -356,7 +355,7 @@ test("CHECK constraints refuse non-canonical contacts from any path", async () =
   );
 });
 
-test("rpc wrappers read the caller from request.jwt.claims", async () => {
+Deno.test("rpc wrappers read the caller from request.jwt.claims", async () => {
   const restaurantId = await createRestaurant(sql);
   const staff = crypto.randomUUID();
   await sql`insert into public.restaurant_memberships (restaurant_id, user_id) values (${restaurantId}, ${staff})`;
@@ -379,7 +378,7 @@ test("rpc wrappers read the caller from request.jwt.claims", async () => {
     }), (e: { code?: string }) => e.code === "PT403");
 });
 
-test("property: inlined literals round-trip any text exactly, never as SQL", async () => {
+Deno.test("property: inlined literals round-trip any text exactly, never as SQL", async () => {
   const { literal } = await import("../supabase/functions/_shared/db.ts");
   const fc = (await import("fast-check")).default;
   const tricky = [
@@ -414,7 +413,7 @@ test("property: inlined literals round-trip any text exactly, never as SQL", asy
   assert(n >= 0, "customers table still there");
 });
 
-test("a recorded booking links the host's booking row, never overriding the host's own link", async () => {
+Deno.test("a recorded booking links the host's booking row, never overriding the host's own link", async () => {
   const restaurantId = await createRestaurant(sql);
   const host = await upsert({ restaurantId, email: "host.pick@example.com" });
   const [free, taken] = await sql`
@@ -437,7 +436,7 @@ test("a recorded booking links the host's booking row, never overriding the host
   assertEquals(rows.find((r) => r.id === taken.id)?.customer_id, host.customer.id);
 });
 
-test("every customer has a profile, however it was inserted; bookings point only at their restaurant's customers", async () => {
+Deno.test("every customer has a profile, however it was inserted; bookings point only at their restaurant's customers", async () => {
   const restaurantId = await createRestaurant(sql);
   const other = await createRestaurant(sql);
   const [imported] = await sql`
@@ -458,8 +457,4 @@ test("every customer has a profile, however it was inserted; bookings point only
       sql`insert into public.bookings (restaurant_id, customer_id, party_size, start_at) values (${other}, ${imported.id}, 2, now())`,
     (e: { code?: string }) => e.code === "23503",
   );
-});
-
-test("teardown: close pool", async () => {
-  await closeAdmin();
 });
