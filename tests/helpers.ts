@@ -5,7 +5,7 @@ import { SignJWT } from "jose";
 import postgres from "postgres";
 import { createDb, type Db } from "../supabase/functions/_shared/db.ts";
 
-/** The tests' own SQL client (tagged templates); the product calls go through `Db`. */
+/** The tests' own SQL client (tagged templates); product calls go through `Db`. */
 export type Sql = postgres.Sql;
 
 export const DB_URL = Deno.env.get("TEST_DB_URL") ?? "";
@@ -16,30 +16,32 @@ export const JWT_SECRET = Deno.env.get("SUPABASE_JWT_SECRET") ??
 export const SECRET_KEY = "sb_secret_test_key_for_the_suite_0001";
 export const PUBLISHABLE_KEY = "sb_publishable_test_key_for_the_suite_01";
 
-let admin: Sql | null = null;
-let db: Db | null = null;
-/** A pool connected as the database owner, for the tests' own queries. */
+/**
+ * A pool connected as the database owner (what SUPABASE_DB_URL gives the
+ * functions). Each test file opens one in a `beforeEach` hook and ends it in
+ * `afterEach`, so no connection or timer outlives its test (the sanitizers
+ * are on).
+ */
 export function adminSql(): Sql {
-  admin ??= postgres(DB_URL, { prepare: false, max: 4, onnotice: () => {} });
-  return admin;
+  return postgres(DB_URL, { prepare: false, max: 4, onnotice: () => {} });
 }
 
-/** The product's database access (what SUPABASE_DB_URL gives the functions). */
-export function testDb(): Db {
-  db ??= createDb(DB_URL, { max: 4 });
-  return db;
-}
-
-export async function closeAdmin(): Promise<void> {
-  await admin?.end({ timeout: 1 });
-  await db?.end();
-  admin = null;
-  db = null;
-}
-
-/** A pool of the product's database access of its own, for parallel-connection tests. */
-export function newDb(max: number): Db {
+/**
+ * The product's database access (what SUPABASE_DB_URL gives the functions),
+ * opened and ended by hooks like `adminSql`.
+ */
+export function testDb(max = 4): Db {
   return createDb(DB_URL, { max });
+}
+
+/** Run `fn` with an owner pool of its own, ended when `fn` settles. */
+export async function withAdminSql<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
+  const sql = adminSql();
+  try {
+    return await fn(sql);
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
 }
 
 /** A fresh connection pool of its own, for parallel-connection tests. */
@@ -117,14 +119,30 @@ export async function signToken(
 export interface Server {
   url: string;
   pid: number;
-  logs: string[];
+  /** Every line the server wrote to stdout and stderr so far. */
+  readonly logs: string[];
+  /** Stop it (SIGTERM) and wait for its exit; its logs stay readable. Idempotent. */
   stop(): Promise<void>;
 }
 
-/** Start scripts/serve.ts on a free port with the hosted runtime's environment. */
+/**
+ * Start scripts/serve.ts on a free port with the hosted runtime's
+ * environment, and resolve once it logged that it listens.
+ *
+ * Its output goes to a file rather than a pipe: a pipe would need a read
+ * pending across tests, which the op sanitizer rightly reports, and an
+ * unread pipe would block the server once full.
+ */
 export async function startServer(env: Record<string, string> = {}): Promise<Server> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", "--allow-env", "--allow-read", "scripts/serve.ts"],
+  const logFile = await Deno.makeTempFile({ prefix: "customers-serve-", suffix: ".log" });
+  const child = new Deno.Command("sh", {
+    args: [
+      "-c",
+      'exec "$@" >"$0" 2>&1',
+      logFile,
+      Deno.execPath(),
+      ...["run", "--allow-net", "--allow-env", "--allow-read", "scripts/serve.ts"],
+    ],
     env: {
       PORT: "0",
       SUPABASE_DB_URL: DB_URL,
@@ -134,53 +152,45 @@ export async function startServer(env: Record<string, string> = {}): Promise<Ser
       SUPABASE_PUBLISHABLE_KEYS: JSON.stringify({ default: PUBLISHABLE_KEY }),
       ...env,
     },
-    stdout: "piped",
-    stderr: "piped",
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
   }).spawn();
-  const logs: string[] = [];
-  let resolveUrl: (url: string) => void;
-  const listening = new Promise<string>((resolve) => (resolveUrl = resolve));
-  const pump = async (stream: ReadableStream<Uint8Array>) => {
-    let buffered = "";
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      buffered += chunk;
-      let newline;
-      while ((newline = buffered.indexOf("\n")) >= 0) {
-        const line = buffered.slice(0, newline);
-        buffered = buffered.slice(newline + 1);
-        logs.push(line);
-        const match = /"msg":"listening","url":"([^"]+)"/.exec(line);
-        if (match) resolveUrl(match[1]);
-      }
+  let exited = false;
+  const status = child.status.then((s) => {
+    exited = true;
+    return s;
+  });
+  let kept: string[] | null = null;
+  const read = () =>
+    kept ?? Deno.readTextFileSync(logFile).split("\n").filter((line) => line !== "");
+  // The listening line names the port the kernel chose (PORT=0).
+  const deadline = Date.now() + 60_000;
+  let url: string | undefined;
+  while (url === undefined) {
+    url = read().map((l) => /"msg":"listening","url":"([^"]+)"/.exec(l)?.[1]).find(Boolean);
+    if (url) break;
+    if (exited || Date.now() > deadline) {
+      if (!exited) child.kill("SIGKILL");
+      await status;
+      const logs = read().join("\n");
+      await Deno.remove(logFile).catch(() => {});
+      throw new Error(`the server did not start:\n${logs}`);
     }
-  };
-  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
-  const url = await Promise.race([
-    listening,
-    child.status.then((s) => {
-      throw new Error(`server exited (${s.code}): ${logs.join("\n")}`);
-    }),
-  ]);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
   return {
     url,
     pid: child.pid,
-    logs,
+    get logs() {
+      return read();
+    },
     async stop() {
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        // Already gone.
-      }
-      await child.status;
-      await pumps;
+      if (kept) return;
+      if (!exited) child.kill("SIGTERM");
+      await status;
+      kept = read();
+      await Deno.remove(logFile).catch(() => {});
     },
   };
-}
-
-/**
- * Deno.test without the op/resource sanitizers: the pools are shared across
- * tests of a file on purpose (as in an isolate) and closed by its last test.
- */
-export function test(name: string, fn: () => Promise<void> | void): void {
-  Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false });
 }

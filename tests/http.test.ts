@@ -5,7 +5,7 @@ import { toHttpError } from "../supabase/functions/_shared/db.ts";
 import { endpoint } from "../supabase/functions/_shared/endpoint.ts";
 import { HttpError, MAX_BODY_BYTES, readJson } from "../supabase/functions/_shared/http.ts";
 import { assert, assertEquals, assertRejects } from "./assert.ts";
-import { SECRET_KEY, test } from "./helpers.ts";
+import { SECRET_KEY } from "./helpers.ts";
 
 const auth = authConfigFromEnv(new Map([["SUPABASE_SECRET_KEYS", SECRET_KEY]]));
 
@@ -17,7 +17,7 @@ function request(body: string, headers: Record<string, string> = {}) {
   });
 }
 
-test("an unexpected failure is a 500 with a request id and nothing internal", async () => {
+Deno.test("an unexpected failure is a 500 with a request id and nothing internal", async () => {
   const secretText = "relation customers_secret_table at /src/db.ts:12 ada@example.com";
   const handler = endpoint("probe", () => Promise.reject(new Error(secretText)), {
     auth,
@@ -47,7 +47,7 @@ test("an unexpected failure is a 500 with a request id and nothing internal", as
   }
 });
 
-test("database errors map to stable HTTP errors", () => {
+Deno.test("database errors map to stable HTTP errors", () => {
   const cases: Array<[Record<string, string>, number, string]> = [
     [{ code: "PT403", message: "forbidden" }, 403, "forbidden"],
     [{ code: "PT404", message: "customer_not_found" }, 404, "customer_not_found"],
@@ -76,7 +76,7 @@ test("database errors map to stable HTTP errors", () => {
   }
 });
 
-test("readJson: content type, size limit while streaming, UTF-8, JSON", async () => {
+Deno.test("readJson: content type, size limit while streaming, UTF-8, JSON", async () => {
   assertEquals(await readJson(request('{"a":1}')), { a: 1 });
   assertEquals(
     await readJson(request('{"a":1}', { "content-type": "application/json; charset=utf-8" })),
@@ -114,7 +114,7 @@ test("readJson: content type, size limit while streaming, UTF-8, JSON", async ()
   await fails(request(""), 400, "invalid_json");
 });
 
-test("key lists: JSON object, JSON array or comma list", () => {
+Deno.test("key lists: JSON object, JSON array or comma list", () => {
   assertEquals(parseKeyList('{"default":"sb_secret_a","ci":"sb_secret_b"}'), [
     "sb_secret_a",
     "sb_secret_b",

@@ -9,7 +9,6 @@ import { assert, assertEquals } from "./assert.ts";
 import { isErrorShape, jsonHeaders, send } from "./hardening/common.ts";
 import {
   adminSql,
-  closeAdmin,
   createRestaurant,
   DB_URL,
   type Server,
@@ -102,7 +101,6 @@ async function startPgBouncer(): Promise<Pooler> {
   };
 }
 
-const sql = adminSql();
 let pooler: Pooler;
 let server: Server;
 let restaurantId: string;
@@ -111,10 +109,8 @@ let headers: Record<string, string>;
 Deno.test({
   name: "behind PgBouncer (transaction mode)",
   ignore: !PGBOUNCER,
-  // The pooler and server processes live across the steps below.
-  sanitizeResources: false,
-  sanitizeOps: false,
   async fn(t) {
+    const sql = adminSql();
     pooler = await startPgBouncer();
     server = await startServer({
       SUPABASE_DB_URL: pooler.url,
@@ -194,10 +190,7 @@ Deno.test({
     } finally {
       await server.stop();
       await pooler.stop();
+      await sql.end({ timeout: 1 });
     }
   },
-});
-
-Deno.test.afterAll(async () => {
-  await closeAdmin();
 });

@@ -4,19 +4,29 @@ import fc from "fast-check";
 import type { Claims } from "../supabase/functions/_shared/auth.ts";
 import { cancelBooking, upsertCustomer } from "../supabase/functions/_shared/customers.ts";
 import { assert, assertEquals } from "./assert.ts";
+import type { Db } from "../supabase/functions/_shared/db.ts";
 import {
   adminSql,
   claims,
-  closeAdmin,
   createRestaurant,
-  newDb,
   profilesOffLedger,
-  test,
+  type Sql,
+  testDb,
 } from "./helpers.ts";
 
-const admin = adminSql();
 const service = claims.service as Claims;
-const pool = newDb(16);
+// The owner pool for setup and checks, and a wide pool of its own for the
+// parallel calls; both per test.
+let admin: Sql;
+let pool: Db;
+Deno.test.beforeEach(() => {
+  admin = adminSql();
+  pool = testDb(16);
+});
+Deno.test.afterEach(async () => {
+  await pool.end();
+  await admin.end({ timeout: 1 });
+});
 
 async function customerCount(restaurantId: string): Promise<number> {
   const [{ count }] = await admin`
@@ -24,7 +34,7 @@ async function customerCount(restaurantId: string): Promise<number> {
   return count;
 }
 
-test("64 concurrent identical upserts make exactly one customer, without errors", async () => {
+Deno.test("64 concurrent identical upserts make exactly one customer, without errors", async () => {
   const restaurantId = await createRestaurant(admin);
   const booking = crypto.randomUUID();
   const results = await Promise.all(
@@ -48,7 +58,7 @@ test("64 concurrent identical upserts make exactly one customer, without errors"
   assertEquals([profile.total_bookings, profile.total_covers], [1, 2]);
 });
 
-test("cross-matching contacts from parallel requests never surface a unique violation or deadlock", async () => {
+Deno.test("cross-matching contacts from parallel requests never surface a unique violation or deadlock", async () => {
   const restaurantId = await createRestaurant(admin);
   const emails = ["a@example.com", "b@example.com", "c@example.com"];
   const phones = ["+447912345671", "+447912345672", "+447912345673"];
@@ -85,7 +95,7 @@ test("cross-matching contacts from parallel requests never surface a unique viol
   }
 });
 
-test("counters equal the ledger under concurrent, repeated and reordered events", async () => {
+Deno.test("counters equal the ledger under concurrent, repeated and reordered events", async () => {
   const restaurantId = await createRestaurant(admin);
   const guests = ["g1@example.com", "g2@example.com", "g3@example.com"];
   await Promise.all(
@@ -136,7 +146,7 @@ test("counters equal the ledger under concurrent, repeated and reordered events"
   }
 });
 
-test("a cancellation racing its booking lands on the booking's customer, whichever commits first", async () => {
+Deno.test("a cancellation racing its booking lands on the booking's customer, whichever commits first", async () => {
   const restaurantId = await createRestaurant(admin);
   await upsertCustomer(pool, service, {
     restaurantId,
@@ -166,9 +176,4 @@ test("a cancellation racing its booking lands on the booking's customer, whichev
     join public.customers c on c.id = p.customer_id
     where c.restaurant_id = ${restaurantId} and c.email_normalized = 'named@example.com'`;
   assertEquals(named.total_cancellations, 0);
-});
-
-test("teardown: close pools", async () => {
-  await pool.end();
-  await closeAdmin();
 });

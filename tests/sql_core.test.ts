@@ -5,20 +5,29 @@ import { assert, assertEquals, assertNotEquals, assertRejects } from "./assert.t
 import type { Claims } from "../supabase/functions/_shared/auth.ts";
 import { cancelBooking, upsertCustomer } from "../supabase/functions/_shared/customers.ts";
 import { HttpError } from "../supabase/functions/_shared/http.ts";
-import { normalizeName } from "../supabase/functions/_shared/normalize.ts";
 import type { CancelRequest, UpsertRequest } from "../supabase/functions/_shared/schemas.ts";
+import type { Db } from "../supabase/functions/_shared/db.ts";
+import { normalizeName } from "../supabase/functions/_shared/normalize.ts";
 import {
   adminSql,
   claims,
-  closeAdmin,
   createRestaurant,
   profilesOffLedger,
-  test,
+  type Sql,
   testDb,
 } from "./helpers.ts";
 
-const sql = adminSql();
-const db = testDb();
+let sql: Sql;
+let db: Db;
+Deno.test.beforeEach(() => {
+  sql = adminSql();
+  db = testDb();
+});
+Deno.test.afterEach(async () => {
+  await sql.end({ timeout: 1 });
+  await db.end();
+});
+
 const service = claims.service as Claims;
 
 function upsert(req: Omit<UpsertRequest, "marketingOptIn"> & { marketingOptIn?: boolean }) {
@@ -31,7 +40,7 @@ async function ledgerMatchesProfiles(restaurantId: string) {
   assertEquals(await profilesOffLedger(sql, restaurantId), []);
 }
 
-test("upsert creates a customer with normalized contacts and a profile", async () => {
+Deno.test("upsert creates a customer with normalized contacts and a profile", async () => {
   const restaurantId = await createRestaurant(sql);
   const r = await upsert({
     restaurantId,
@@ -55,7 +64,7 @@ test("upsert creates a customer with normalized contacts and a profile", async (
   assertEquals(row.phone_normalized, "+442079460958");
 });
 
-test("the same contacts in other spellings find the same customer", async () => {
+Deno.test("the same contacts in other spellings find the same customer", async () => {
   const restaurantId = await createRestaurant(sql);
   const first = await upsert({ restaurantId, email: "ada@example.com", phone: "+44 20 7946 0958" });
   const byBoth = await upsert({ restaurantId, email: "ADA@example.com ", phone: "020 7946 0958" });
@@ -72,7 +81,7 @@ test("the same contacts in other spellings find the same customer", async () => 
   assertEquals(count, 1);
 });
 
-test("customers are per restaurant", async () => {
+Deno.test("customers are per restaurant", async () => {
   const a = await createRestaurant(sql);
   const b = await createRestaurant(sql);
   const ra = await upsert({ restaurantId: a, email: "guest@example.com" });
@@ -81,7 +90,7 @@ test("customers are per restaurant", async () => {
   assertEquals(rb.created, true);
 });
 
-test("email of A with phone of B: A is returned, B untouched, conflict reported", async () => {
+Deno.test("email of A with phone of B: A is returned, B untouched, conflict reported", async () => {
   const restaurantId = await createRestaurant(sql);
   const a = await upsert({ restaurantId, email: "a@example.com", phone: "+447912345601" });
   const b = await upsert({ restaurantId, email: "b@example.com", phone: "+447912345602" });
@@ -96,7 +105,7 @@ test("email of A with phone of B: A is returned, B untouched, conflict reported"
   assertEquals(bRow.email_normalized, "b@example.com");
 });
 
-test("email of A with phone of B when A has no phone: A's phone stays empty", async () => {
+Deno.test("email of A with phone of B when A has no phone: A's phone stays empty", async () => {
   const restaurantId = await createRestaurant(sql);
   const a = await upsert({ restaurantId, email: "a@example.com" });
   const b = await upsert({ restaurantId, phone: "+447912345603" });
@@ -106,7 +115,7 @@ test("email of A with phone of B when A has no phone: A's phone stays empty", as
   assertEquals(r.conflict, { customerId: b.customer.id, field: "phone" });
 });
 
-test("contacts are added when missing and free, never replaced", async () => {
+Deno.test("contacts are added when missing and free, never replaced", async () => {
   const restaurantId = await createRestaurant(sql);
   const a = await upsert({ restaurantId, email: "fill@example.com" });
   const filled = await upsert({ restaurantId, email: "fill@example.com", phone: "+447912345610" });
@@ -129,7 +138,7 @@ test("contacts are added when missing and free, never replaced", async () => {
   assertEquals(gotEmail.matchedBy, "phone");
 });
 
-test("name is backfilled, never blanked or replaced", async () => {
+Deno.test("name is backfilled, never blanked or replaced", async () => {
   const restaurantId = await createRestaurant(sql);
   const r1 = await upsert({ restaurantId, email: "n@example.com" });
   assertEquals(r1.customer.name, null);
@@ -143,7 +152,7 @@ test("name is backfilled, never blanked or replaced", async () => {
   assertEquals(r5.customer.name, "Grace");
 });
 
-test("marketing opt-in is sticky and its time is set once", async () => {
+Deno.test("marketing opt-in is sticky and its time is set once", async () => {
   const restaurantId = await createRestaurant(sql);
   const r1 = await upsert({ restaurantId, email: "m@example.com" });
   assertEquals(r1.customer.marketingOptIn, false);
@@ -158,7 +167,7 @@ test("marketing opt-in is sticky and its time is set once", async () => {
   assertEquals(r4.profile.marketingOptInAt, r2.profile.marketingOptInAt);
 });
 
-test("explicit consent change is the only way opt-in turns off", async () => {
+Deno.test("explicit consent change is the only way opt-in turns off", async () => {
   const restaurantId = await createRestaurant(sql);
   const r = await upsert({ restaurantId, email: "c@example.com", marketingOptIn: true });
   const [{ result: off }] = await sql`
@@ -191,7 +200,7 @@ async function withdraw(restaurantId: string, customerId: string) {
   }, ${restaurantId}::uuid, ${customerId}::uuid, false)`;
 }
 
-test("a withdrawal wins over every opt-in given before it: replays, old bookings, cancellations", async () => {
+Deno.test("a withdrawal wins over every opt-in given before it: replays, old bookings, cancellations", async () => {
   const restaurantId = await createRestaurant(sql);
   const booking = { id: crypto.randomUUID(), covers: 2 };
   const first = await upsert({
@@ -240,7 +249,7 @@ test("a withdrawal wins over every opt-in given before it: replays, old bookings
   assertEquals(newer.profile.marketingOptInAt, first.profile.marketingOptInAt);
 });
 
-test("a booking that is already cancelled when recorded counts as a booking and a cancellation", async () => {
+Deno.test("a booking that is already cancelled when recorded counts as a booking and a cancellation", async () => {
   const restaurantId = await createRestaurant(sql);
   const booking = { id: crypto.randomUUID(), covers: 3 };
   const both = await upsertCustomer(db, service, {
@@ -262,7 +271,7 @@ test("a booking that is already cancelled when recorded counts as a booking and 
   await ledgerMatchesProfiles(restaurantId);
 });
 
-test("a free contact that meets a filled slot is reported in contactsNotSaved", async () => {
+Deno.test("a free contact that meets a filled slot is reported in contactsNotSaved", async () => {
   const restaurantId = await createRestaurant(sql);
   await upsert({ restaurantId, email: "first@example.com", phone: "020 7946 0958" });
   const r = await upsert({ restaurantId, email: "second@example.com", phone: "020 7946 0958" });
@@ -276,7 +285,7 @@ test("a free contact that meets a filled slot is reported in contactsNotSaved", 
   assertEquals(added.customer.id, filled.customer.id);
 });
 
-test("a booking counts once per booking id, with covers and visit times", async () => {
+Deno.test("a booking counts once per booking id, with covers and visit times", async () => {
   const restaurantId = await createRestaurant(sql);
   const b1 = crypto.randomUUID();
   const r1 = await upsert({
@@ -313,7 +322,7 @@ test("a booking counts once per booking id, with covers and visit times", async 
   await ledgerMatchesProfiles(restaurantId);
 });
 
-test("a cancellation counts once, before or after its booking", async () => {
+Deno.test("a cancellation counts once, before or after its booking", async () => {
   const restaurantId = await createRestaurant(sql);
   const c = await upsert({ restaurantId, email: "x@example.com" });
   const booking = crypto.randomUUID();
@@ -334,7 +343,7 @@ test("a cancellation counts once, before or after its booking", async () => {
   await ledgerMatchesProfiles(restaurantId);
 });
 
-test("a cancellation is counted on the booking's customer", async () => {
+Deno.test("a cancellation is counted on the booking's customer", async () => {
   const restaurantId = await createRestaurant(sql);
   const owner = await upsert({
     restaurantId,
@@ -350,7 +359,7 @@ test("a cancellation is counted on the booking's customer", async () => {
   await ledgerMatchesProfiles(restaurantId);
 });
 
-test("cancelling for an unknown customer is customer_not_found and records nothing", async () => {
+Deno.test("cancelling for an unknown customer is customer_not_found and records nothing", async () => {
   const restaurantId = await createRestaurant(sql);
   const other = await createRestaurant(sql);
   const foreign = await upsert({ restaurantId: other, email: "foreign@example.com" });
@@ -371,7 +380,7 @@ test("cancelling for an unknown customer is customer_not_found and records nothi
   assertEquals(count, 0);
 });
 
-test("authorization: service role, members only, 404 for an unknown restaurant", async () => {
+Deno.test("authorization: service role, members only, 404 for an unknown restaurant", async () => {
   const restaurantId = await createRestaurant(sql);
   const [{ id: staff }] = await sql`
     insert into public.restaurant_memberships (restaurant_id, user_id) values (${restaurantId}, gen_random_uuid()) returning user_id as id`;
@@ -408,7 +417,7 @@ test("authorization: service role, members only, 404 for an unknown restaurant",
   );
 });
 
-test("national phones use the restaurant's region, refreshed when it changes", async () => {
+Deno.test("national phones use the restaurant's region, refreshed when it changes", async () => {
   const restaurantId = await createRestaurant(sql, { region: "FR" });
   const fr = await upsert({ restaurantId, phone: "06 12 34 56 78" });
   assertEquals(fr.customer.phone, "+33612345678");
@@ -426,7 +435,7 @@ test("national phones use the restaurant's region, refreshed when it changes", a
   );
 });
 
-test("CHECK constraints refuse non-canonical contacts from any path", async () => {
+Deno.test("CHECK constraints refuse non-canonical contacts from any path", async () => {
   const restaurantId = await createRestaurant(sql);
   const bad = [
     { email_normalized: "Ada@Example.com", email: "Ada@Example.com" },
@@ -450,7 +459,7 @@ test("CHECK constraints refuse non-canonical contacts from any path", async () =
   );
 });
 
-test("CHECK constraints are Unicode-aware whatever the database locale, and refuse control characters", async () => {
+Deno.test("CHECK constraints are Unicode-aware whatever the database locale, and refuse control characters", async () => {
   const restaurantId = await createRestaurant(sql);
   const nfd = "jose\u0301@example.com";
   const bad = [
@@ -482,7 +491,7 @@ test("CHECK constraints are Unicode-aware whatever the database locale, and refu
   }`;
 });
 
-test("rpc wrappers read the caller from request.jwt.claims", async () => {
+Deno.test("rpc wrappers read the caller from request.jwt.claims", async () => {
   const restaurantId = await createRestaurant(sql);
   const staff = crypto.randomUUID();
   await sql`insert into public.restaurant_memberships (restaurant_id, user_id) values (${restaurantId}, ${staff})`;
@@ -505,7 +514,7 @@ test("rpc wrappers read the caller from request.jwt.claims", async () => {
     }), (e: { code?: string }) => e.code === "PT403");
 });
 
-test("property: any name travels as a bind parameter, stored exactly, never as SQL", async () => {
+Deno.test("property: any name travels as a bind parameter, stored exactly, never as SQL", async () => {
   const fc = (await import("fast-check")).default;
   const restaurantId = await createRestaurant(sql);
   const tricky = [
@@ -537,7 +546,7 @@ test("property: any name travels as a bind parameter, stored exactly, never as S
   assertEquals(n, samples.length);
 });
 
-test("a recorded booking links the host's booking row, never overriding the host's own link", async () => {
+Deno.test("a recorded booking links the host's booking row, never overriding the host's own link", async () => {
   const restaurantId = await createRestaurant(sql);
   const host = await upsert({ restaurantId, email: "host.pick@example.com" });
   const [free, taken] = await sql`
@@ -560,7 +569,7 @@ test("a recorded booking links the host's booking row, never overriding the host
   assertEquals(rows.find((r) => r.id === taken.id)?.customer_id, host.customer.id);
 });
 
-test("every customer has a profile, however it was inserted; bookings point only at their restaurant's customers", async () => {
+Deno.test("every customer has a profile, however it was inserted; bookings point only at their restaurant's customers", async () => {
   const restaurantId = await createRestaurant(sql);
   const other = await createRestaurant(sql);
   const [imported] = await sql`
@@ -581,8 +590,4 @@ test("every customer has a profile, however it was inserted; bookings point only
       sql`insert into public.bookings (restaurant_id, customer_id, party_size, start_at) values (${other}, ${imported.id}, 2, now())`,
     (e: { code?: string }) => e.code === "23503",
   );
-});
-
-test("teardown: close pool", async () => {
-  await closeAdmin();
 });

@@ -4,19 +4,15 @@ import type { Claims } from "../supabase/functions/_shared/auth.ts";
 import { upsertCustomer } from "../supabase/functions/_shared/customers.ts";
 import type { Database } from "../supabase/functions/_shared/database.types.ts";
 import { assert, assertEquals, assertRejects } from "./assert.ts";
-import {
-  addStaff,
-  adminSql,
-  claims,
-  closeAdmin,
-  createRestaurant,
-  test,
-  testDb,
-} from "./helpers.ts";
+import { addStaff, adminSql, claims, createRestaurant, type Sql, testDb } from "./helpers.ts";
 
 type CustomerRow = Database["public"]["Tables"]["customers"]["Row"];
 
-const sql = adminSql();
+let sql: Sql;
+Deno.test.beforeEach(() => {
+  sql = adminSql();
+});
+Deno.test.afterEach(() => sql.end({ timeout: 1 }));
 const service = claims.service as Claims;
 
 /** Run `query` as `role` with the given JWT claims, like a PostgREST request. */
@@ -34,7 +30,7 @@ async function asRole<T>(
 
 const isDenied = (e: { code?: string }) => e.code === "42501";
 
-test("RLS is enabled on every table in public", async () => {
+Deno.test("RLS is enabled on every table in public", async () => {
   const rows = await sql`
     select c.relname, c.relrowsecurity from pg_class c
     join pg_namespace n on n.oid = c.relnamespace
@@ -43,20 +39,25 @@ test("RLS is enabled on every table in public", async () => {
   for (const r of rows) assert(r.relrowsecurity, `${r.relname} has RLS off`);
 });
 
-test("staff read their restaurant's customers and profiles, and only those", async () => {
+Deno.test("staff read their restaurant's customers and profiles, and only those", async () => {
   const mine = await createRestaurant(sql);
   const theirs = await createRestaurant(sql);
   const staff = await addStaff(sql, mine);
-  await upsertCustomer(testDb(), service, {
-    restaurantId: mine,
-    email: "mine@example.com",
-    marketingOptIn: false,
-  });
-  await upsertCustomer(testDb(), service, {
-    restaurantId: theirs,
-    email: "theirs@example.com",
-    marketingOptIn: false,
-  });
+  const db = testDb(1);
+  try {
+    await upsertCustomer(db, service, {
+      restaurantId: mine,
+      email: "mine@example.com",
+      marketingOptIn: false,
+    });
+    await upsertCustomer(db, service, {
+      restaurantId: theirs,
+      email: "theirs@example.com",
+      marketingOptIn: false,
+    });
+  } finally {
+    await db.end();
+  }
   const jwt = claims.staff(staff);
   const customers = await asRole<CustomerRow>(
     "authenticated",
@@ -84,7 +85,7 @@ test("staff read their restaurant's customers and profiles, and only those", asy
   assertEquals(stranger.length, 0);
 });
 
-test("anon sees nothing and may not call the write functions", async () => {
+Deno.test("anon sees nothing and may not call the write functions", async () => {
   for (
     const table of [
       "customers",
@@ -125,7 +126,7 @@ test("anon sees nothing and may not call the write functions", async () => {
   );
 });
 
-test("the private functions are reachable by no API role", async () => {
+Deno.test("the private functions are reachable by no API role", async () => {
   const fns = await sql`
     select p.oid::regprocedure::text as fn from pg_proc p
     join pg_namespace n on n.oid = p.pronamespace
@@ -139,7 +140,7 @@ test("the private functions are reachable by no API role", async () => {
   }
 });
 
-test("staff cannot write customers, profiles or the ledger directly", async () => {
+Deno.test("staff cannot write customers, profiles or the ledger directly", async () => {
   const restaurantId = await createRestaurant(sql);
   const staff = await addStaff(sql, restaurantId);
   const jwt = claims.staff(staff);
@@ -162,7 +163,7 @@ test("staff cannot write customers, profiles or the ledger directly", async () =
   );
 });
 
-test("staff manage bookings of their restaurant only", async () => {
+Deno.test("staff manage bookings of their restaurant only", async () => {
   const mine = await createRestaurant(sql);
   const theirs = await createRestaurant(sql);
   const staff = await addStaff(sql, mine);
@@ -177,7 +178,7 @@ test("staff manage bookings of their restaurant only", async () => {
   await assertRejects(() => insert(theirs), isDenied);
 });
 
-test("rpc as service_role goes through the same function", async () => {
+Deno.test("rpc as service_role goes through the same function", async () => {
   const restaurantId = await createRestaurant(sql);
   const [row] = await asRole<{ r: { created: boolean } }>(
     "service_role",
@@ -185,8 +186,4 @@ test("rpc as service_role goes through the same function", async () => {
     `select public.customers_upsert('${restaurantId}', email => 'svc@example.com') as r`,
   );
   assertEquals(row.r.created, true);
-});
-
-test("teardown: close pool", async () => {
-  await closeAdmin();
 });

@@ -3,7 +3,6 @@
 // example works; Ctrl-C stops everything; a second start keeps the data.
 import { createClient } from "@supabase/supabase-js";
 import { assert, assertEquals } from "./assert.ts";
-import { test } from "./helpers.ts";
 
 function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -32,15 +31,17 @@ async function start(): Promise<{ output: () => string; stop: () => Promise<Deno
     stderr: "piped",
   }).spawn();
   let text = "";
-  const decoder = new TextDecoder();
+  let listening: () => void;
+  const up = new Promise<void>((resolve) => (listening = resolve));
   const pump = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const chunk of stream) text += decoder.decode(chunk, { stream: true });
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+      text += chunk;
+      if (text.includes('"msg":"listening"')) listening();
+    }
   };
   const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
-  const deadline = Date.now() + 60_000;
-  while (!text.includes('"msg":"listening"') && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  // Up when the functions server says it listens; down if the process exits first.
+  await Promise.race([up, child.status]);
   assert(text.includes('"msg":"listening"'), `the stack did not come up:\n${text}`);
   return {
     output: () => text,
@@ -58,7 +59,7 @@ async function invokeExample(output: string) {
   const restaurantId = /Demo restaurant (\S+)/.exec(output)?.[1];
   assert(key && restaurantId, "the start banner prints the service key and the demo restaurant");
   const supabase = createClient(`http://127.0.0.1:${port}`, key, {
-    auth: { persistSession: false },
+    auth: { persistSession: false, autoRefreshToken: false },
   });
   const { data, error } = await supabase.functions.invoke("customers-upsert", {
     body: {
@@ -73,7 +74,7 @@ async function invokeExample(output: string) {
   return data;
 }
 
-test("npm start: the stack serves the printed example, stops on Ctrl-C, keeps its data", async () => {
+Deno.test("npm start: the stack serves the printed example, stops on Ctrl-C, keeps its data", async () => {
   await Deno.remove(".local/start-smoke", { recursive: true }).catch(() => {});
   const first = await start();
   assert(first.output().includes(`http://127.0.0.1:${port}/functions/v1/`));

@@ -25,6 +25,8 @@ async function pgctl(...args: string[]): Promise<string> {
 }
 
 interface Outcome {
+  client: number;
+  /** ms since the load began, when the request was sent. */
   started: number;
   ms: number;
   status: number;
@@ -61,48 +63,88 @@ export async function runFaults(o: FaultOptions): Promise<Summary> {
       headers,
     );
   let count = 0;
+  /** Resolves once `n` of the functions' connections wait on a lock (observed, at most 10 s). */
+  const lockWaiters = async (n: number) => {
+    const until = performance.now() + 10_000;
+    while (performance.now() < until) {
+      const [{ waiting }] = await admin`
+        select count(*)::int as waiting from pg_stat_activity
+        where application_name = 'customers-module' and wait_event_type = 'Lock'`;
+      if (waiting >= n) return;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    failures.push(`expected ${n} requests waiting on a lock; they never did`);
+  };
 
   try {
-    // 1. Stop Postgres under load, start it again.
+    // 1. Stop Postgres under load, start it again. "Down" is judged from
+    // observed events only: from when `pg_ctl stop -w` has returned (the
+    // server has shut down; a connection attempt is then refused) to when
+    // `pg_ctl start` is begun. A request that starts and finishes inside that
+    // span cannot have reached Postgres, so it must not be a 200.
     const s1 = await serve({ DB_POOL_MAX: "4", DB_QUERY_TIMEOUT_MS: "3000" });
     const outcomes: Outcome[] = [];
     const t0 = performance.now();
-    let stopAt = Infinity;
-    let startAt = Infinity;
     let running = true;
     const load = Promise.all(Array.from({ length: o.clients }, async (_, c) => {
       for (let i = 0; running; i++) {
         const bookingId = crypto.randomUUID();
         const started = performance.now() - t0;
-        const answer = await upsert(s1, `fault.${c}.${i % 20}@example.com`, bookingId);
+        // A request that gets no HTTP answer at all is recorded as status 0.
+        const answer = await upsert(s1, `fault.${c}.${i % 20}@example.com`, bookingId).catch(
+          () => null,
+        );
         outcomes.push({
+          client: c,
           started,
-          ms: answer.ms,
-          status: answer.status,
+          ms: answer?.ms ?? performance.now() - t0 - started,
+          status: answer?.status ?? 0,
           bookingId,
-          retryAfter: answer.headers.get("retry-after"),
-          unavailable: isErrorShape(answer.body, "unavailable"),
+          retryAfter: answer?.headers.get("retry-after") ?? null,
+          unavailable: isErrorShape(answer?.body, "unavailable"),
         });
-        if (answer.status !== 200) await new Promise((r) => setTimeout(r, 50));
+        // Back off a little after a refusal, as a client honouring Retry-After would.
+        if (answer?.status !== 200) await new Promise((r) => setTimeout(r, 50));
       }
     }));
-    await new Promise((r) => setTimeout(r, 1000));
-    stopAt = performance.now() - t0;
-    await pgctl("stop", NAME);
-    await new Promise((r) => setTimeout(r, o.downSeconds * 1000));
-    startAt = performance.now() - t0;
-    await pgctl("start", NAME, PORT);
-    // Run on until service is back (at most 10 s), plus a second of normal service.
-    const deadline = performance.now() + 10_000;
-    while (
-      performance.now() < deadline &&
-      !outcomes.some((x) => x.started > startAt - 0 && x.status === 200)
-    ) {
-      await new Promise((r) => setTimeout(r, 50));
+    /** Resolves once every client has an outcome that `seen` accepts, or at `limitMs`. */
+    const everyClient = async (seen: (x: Outcome) => boolean, limitMs: number) => {
+      const until = performance.now() + limitMs;
+      const clientsSeen = () => new Set(outcomes.filter(seen).map((x) => x.client)).size;
+      while (clientsSeen() < o.clients && performance.now() < until) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return clientsSeen() === o.clients;
+    };
+    let downFrom = Infinity;
+    let downUntil = Infinity;
+    try {
+      // Under load first: every client has been served.
+      if (!(await everyClient((x) => x.status === 200, 30_000))) {
+        failures.push("restart: not every client was served before the stop");
+      }
+      await pgctl("stop", NAME);
+      downFrom = performance.now() - t0;
+      const probe = await Deno.connect({ hostname: "127.0.0.1", port: Number(PORT) }).then(
+        (conn) => (conn.close(), "accepted"),
+        (error) => error instanceof Deno.errors.ConnectionRefused ? "refused" : String(error),
+      );
+      if (probe !== "refused") {
+        failures.push(`restart: after pg_ctl stop, a connection was ${probe}`);
+      }
+      // Down for at least downSeconds, and until every client has had an
+      // answer to a request it sent while Postgres was down.
+      const downFor = performance.now() + o.downSeconds * 1000;
+      await everyClient((x) => x.started >= downFrom, 20_000);
+      await new Promise((r) => setTimeout(r, Math.max(0, downFor - performance.now())));
+      downUntil = performance.now() - t0;
+      await pgctl("start", NAME, PORT);
+      // Run on until every client has been served again (at most 10 s).
+      await everyClient((x) => x.started >= downUntil && x.status === 200, 10_000);
+    } finally {
+      running = false;
+      await load;
     }
-    await new Promise((r) => setTimeout(r, 1000));
-    running = false;
-    await load;
     count += outcomes.length;
 
     const odd = outcomes.filter((x) =>
@@ -116,7 +158,7 @@ export async function runFaults(o: FaultOptions): Promise<Summary> {
       );
     }
     const whileDown = outcomes.filter((x) =>
-      x.started > stopAt + 200 && x.started + x.ms < startAt
+      x.started >= downFrom && x.started + x.ms <= downUntil
     );
     if (whileDown.length === 0) {
       failures.push("restart: no request was answered while Postgres was down");
@@ -126,10 +168,10 @@ export async function runFaults(o: FaultOptions): Promise<Summary> {
     }
     const slowest = Math.max(0, ...outcomes.filter((x) => x.status === 503).map((x) => x.ms));
     if (slowest > 5000) failures.push(`restart: a 503 took ${slowest.toFixed(0)} ms (limit 5000)`);
-    const back = outcomes.filter((x) => x.started >= startAt && x.status === 200).map((x) =>
+    const back = outcomes.filter((x) => x.started >= downUntil && x.status === 200).map((x) =>
       x.started + x.ms
     );
-    const recovery = back.length ? Math.min(...back) - startAt : Infinity;
+    const recovery = back.length ? Math.min(...back) - downUntil : Infinity;
     if (recovery > 5000) {
       failures.push(`restart: service came back after ${recovery.toFixed(0)} ms (limit 5000)`);
     }
@@ -166,7 +208,7 @@ export async function runFaults(o: FaultOptions): Promise<Summary> {
 
     // 3. The connection dropped while the request waits.
     const pending = upsert(s2, "held@example.com");
-    await new Promise((r) => setTimeout(r, 300));
+    await lockWaiters(1);
     await admin`
       select pg_terminate_backend(pid) from pg_stat_activity
       where application_name = 'customers-module' and wait_event_type = 'Lock'`;
@@ -186,7 +228,7 @@ export async function runFaults(o: FaultOptions): Promise<Summary> {
     const s3 = await serve({ DB_POOL_MAX: "2", DB_QUERY_TIMEOUT_MS: "1500" });
     await holder`select pg_advisory_lock(hashtextextended(${lockKey("pool@example.com")}, 0))`;
     const blocked = [upsert(s3, "pool@example.com"), upsert(s3, "pool@example.com")];
-    await new Promise((r) => setTimeout(r, 100));
+    await lockWaiters(2);
     const queued = await upsert(s3, "queued@example.com");
     const answers = await Promise.all(blocked);
     count += answers.length + 1;

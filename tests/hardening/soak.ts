@@ -9,14 +9,7 @@ import { runFaults } from "./faults.ts";
 import { runHostile } from "./hostile.ts";
 import { runLoad } from "./load.ts";
 import { checkLogs, contactsIn } from "./privacy.ts";
-import {
-  adminSql,
-  closeAdmin,
-  PUBLISHABLE_KEY,
-  SECRET_KEY,
-  signToken,
-  startServer,
-} from "../helpers.ts";
+import { adminSql, PUBLISHABLE_KEY, SECRET_KEY, signToken, startServer } from "../helpers.ts";
 
 const scale = Number(Deno.env.get("SOAK_SCALE") ?? "1");
 const sql = adminSql();
@@ -74,7 +67,7 @@ await suite("load", () =>
 await suite("database faults", () => runFaults({ token, clients: 8, downSeconds: 3 }));
 await server.stop();
 await suite("privacy", async () => checkLogs(server.logs, await contactsIn(sql)));
-await closeAdmin();
+await sql.end({ timeout: 1 });
 
 const failed = summaries.filter((s) => s.failures.length > 0);
 console.log(

@@ -61,8 +61,6 @@ export function createDb(url: string, options: DbOptions = {}): Db {
     max: options.max ?? 8,
     connectionTimeoutMillis: options.connectTimeoutMs ?? 3000,
     idleTimeoutMillis: 60_000,
-    // Recycle connections now and then (failover, a pooler's rebalancing).
-    maxLifetimeSeconds: 30 * 60,
     // A startup parameter every pooler accepts (PgBouncer and Supavisor
     // refuse options/statement_timeout there).
     application_name: "customers-module",
