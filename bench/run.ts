@@ -156,11 +156,7 @@ async function verify(
         union all
         select phone_normalized from public.customers where phone_normalized is not null
         group by restaurant_id, phone_normalized having count(*) > 1) d)::int as duplicates,
-      (select count(*) from public.customer_profiles p where p.restaurant_id = ${restaurantId} and (
-        p.total_bookings <> (select count(*) from public.customer_booking_events e
-                             where e.customer_id = p.customer_id and e.kind = 'booking')
-        or p.total_covers <> (select coalesce(sum(covers), 0) from public.customer_booking_events e
-                              where e.customer_id = p.customer_id and e.kind = 'booking')))::int as off_ledger,
+      (select count(*) from private.profile_drift(${restaurantId}))::int as off_ledger,
       (select coalesce(sum(total_bookings), 0) from public.customer_profiles
        where restaurant_id = ${restaurantId})::int as bookings`;
   await sql.end();

@@ -141,7 +141,7 @@ async function post(
 async function tableCounts() {
   const [row] = await sql`
     select (select count(*) from public.customers)::int as customers,
-      (select count(*) from public.customer_booking_events)::int as events,
+      (select count(*) from public.customer_bookings)::int as events,
       (select sum(total_bookings + total_cancellations) from public.customer_profiles)::int as counters`;
   return row;
 }
@@ -165,8 +165,8 @@ Deno.test("customers-upsert via supabase.functions.invoke returns the documented
   assertEquals(r.status, 200);
   const { customer, profile } = r.body;
   assertEquals(Object.keys(r.body).sort(), [
+    "bookingApplied",
     "bookingRecorded",
-    "cancellationRecorded",
     "conflict",
     "contactsNotSaved",
     "created",
@@ -187,10 +187,14 @@ Deno.test("customers-upsert via supabase.functions.invoke returns the documented
   assertEquals(Object.keys(profile).sort(), [
     "firstBookingAt",
     "lastBookingAt",
+    "lastVisitAt",
     "marketingOptInAt",
     "totalBookings",
     "totalCancellations",
     "totalCovers",
+    "totalLateCancellations",
+    "totalNoShows",
+    "totalVisits",
   ]);
   assertEquals([customer.email, customer.phone, customer.name], [
     "ada@example.com",
@@ -427,13 +431,22 @@ Deno.test("methods and CORS", async () => {
   }
 });
 
-Deno.test("Database Webhooks: INSERT records the booking, UPDATE to cancelled records the cancellation", async () => {
+Deno.test("Database Webhooks: every INSERT and UPDATE applies the row's snapshot, newest wins", async () => {
+  const rowSql = (update: string) =>
+    sql.unsafe(update + " returning to_jsonb(bookings.*) as record");
   const [booking] = await sql`
     insert into public.bookings (restaurant_id, customer_name, customer_email, customer_phone, party_size, start_at, status, marketing_opt_in)
     values (${restaurantId}, 'Webhook Guest', 'Hook@Example.com', '07912 345690', 3, '2026-12-31T20:00:00Z', 'confirmed', true)
     returning to_jsonb(bookings.*) as record`;
   const record = booking.record;
-  const insert = { type: "INSERT", table: "bookings", schema: "public", record, old_record: null };
+  const hook = (type: string, rec: unknown, old: unknown = null) => ({
+    type,
+    table: "bookings",
+    schema: "public",
+    record: rec,
+    old_record: old,
+  });
+  const insert = hook("INSERT", record);
   const first = await invoke("customers-upsert", insert, tokens.service);
   assertEquals(first.status, 200);
   assertEquals([first.body.bookingRecorded, first.body.customer.email, first.body.customer.phone], [
@@ -451,30 +464,53 @@ Deno.test("Database Webhooks: INSERT records the booking, UPDATE to cancelled re
   assertEquals([
     duplicate.status,
     duplicate.body.bookingRecorded,
+    duplicate.body.bookingApplied,
     duplicate.body.profile.totalBookings,
-  ], [200, false, 1]);
+  ], [200, false, false, 1]);
 
-  const [updated] = await sql`
-    update public.bookings set status = 'cancelled', updated_at = now() where id = ${record.id}
-    returning to_jsonb(bookings.*) as record`;
-  const update = {
-    type: "UPDATE",
-    table: "bookings",
-    schema: "public",
-    record: updated.record,
-    old_record: record,
-  };
-  const cancelled = await invoke("customer-cancel", update, tokens.service);
-  assertEquals([
-    cancelled.status,
-    cancelled.body.cancellationRecorded,
-    cancelled.body.profile.totalCancellations,
-  ], [200, true, 1]);
-  const again = await invoke("customer-cancel", update, tokens.service);
-  assertEquals([again.body.cancellationRecorded, again.body.profile.totalCancellations], [
-    false,
-    1,
-  ]);
+  // Each function takes each event; the row's updated_at is the version.
+  const [resized] = await rowSql(
+    `update public.bookings set party_size = 6 where id = '${record.id}'`,
+  );
+  const resize = hook("UPDATE", resized.record, record);
+  const [cancelledRow] = await rowSql(
+    `update public.bookings set status = 'cancelled' where id = '${record.id}'`,
+  );
+  const cancel = hook("UPDATE", cancelledRow.record, resized.record);
+  const cancelled = await invoke("customer-cancel", cancel, tokens.service);
+  assertEquals(
+    [cancelled.status, cancelled.body.bookingApplied, cancelled.body.profile.totalCovers],
+    [200, true, 6],
+    "the cancellation's snapshot carries the new party size too",
+  );
+  assertEquals(cancelled.body.profile.totalCancellations, 1);
+  const late = await invoke("booking-update", resize, tokens.service);
+  assertEquals(
+    [late.body.bookingApplied, late.body.profile.totalCancellations],
+    [false, 1],
+    "an older snapshot delivered late changes nothing",
+  );
+  const [reinstatedRow] = await rowSql(
+    `update public.bookings set status = 'confirmed' where id = '${record.id}'`,
+  );
+  const reinstated = await invoke(
+    "booking-update",
+    hook("UPDATE", reinstatedRow.record, cancelledRow.record),
+    tokens.service,
+  );
+  assertEquals(reinstated.body.profile.totalCancellations, 0);
+  const [visitedRow] = await rowSql(
+    `update public.bookings set status = 'completed' where id = '${record.id}'`,
+  );
+  const visited = await invoke(
+    "customers-upsert",
+    hook("UPDATE", visitedRow.record, reinstatedRow.record),
+    tokens.service,
+  );
+  assertEquals(
+    [visited.body.profile.totalVisits, new Date(visited.body.profile.lastVisitAt).toISOString()],
+    [1, "2026-12-31T20:00:00.000Z"],
+  );
 
   // The INSERT delivery of a new guest's booking was lost: its cancellation
   // alone records the booking and the cancellation.
@@ -482,17 +518,15 @@ Deno.test("Database Webhooks: INSERT records the booking, UPDATE to cancelled re
     insert into public.bookings (restaurant_id, customer_name, customer_email, party_size, start_at, status)
     values (${restaurantId}, 'Lost Insert', 'lost.insert@example.com', 4, '2027-03-01T19:00:00Z', 'cancelled')
     returning to_jsonb(bookings.*) as record`;
-  const orphan = await invoke("customer-cancel", {
-    type: "UPDATE",
-    table: "bookings",
-    schema: "public",
-    record: lost.record,
-    old_record: { ...lost.record, status: "confirmed" },
-  }, tokens.service);
+  const orphan = await invoke(
+    "booking-update",
+    hook("UPDATE", lost.record, { ...lost.record, status: "confirmed" }),
+    tokens.service,
+  );
   assertEquals(orphan.status, 200, JSON.stringify(orphan.body));
   assertEquals(
     [
-      orphan.body.cancellationRecorded,
+      orphan.body.bookingRecorded,
       orphan.body.profile.totalBookings,
       orphan.body.profile.totalCancellations,
     ],
@@ -500,21 +534,22 @@ Deno.test("Database Webhooks: INSERT records the booking, UPDATE to cancelled re
   );
 
   const ignoredCases: Array<[string, unknown]> = [
-    ["customers-upsert", update],
-    ["customer-cancel", insert],
-    ["customer-cancel", { ...update, record: { ...updated.record, status: "completed" } }],
-    ["customer-cancel", { ...update, old_record: updated.record }],
     ["customers-upsert", { ...insert, type: "DELETE", record: null, old_record: record }],
     ["customers-upsert", { ...insert, table: "restaurants" }],
     ["customers-upsert", {
       ...insert,
       record: { ...record, id: crypto.randomUUID(), customer_email: null, customer_phone: null },
     }],
+    // Only a column the module does not read changed (the link it wrote).
+    [
+      "booking-update",
+      hook("UPDATE", visitedRow.record, { ...visitedRow.record, customer_id: null }),
+    ],
   ];
   for (const [fn, body] of ignoredCases) {
     const r = await invoke(fn, body, tokens.service);
     assertEquals(r.status, 200, JSON.stringify(r.body));
-    assertEquals(r.body.ignored, true);
+    assertEquals(r.body.ignored, true, `${fn} ${JSON.stringify(body).slice(0, 80)}`);
     assert(typeof r.body.reason === "string");
   }
   const fromStaff = await invoke("customers-upsert", insert, tokens.staff);
@@ -588,7 +623,8 @@ Deno.test("booking webhooks: the key is read from Vault as a trigger fires, and 
   assertEquals([...leaks], []);
   assertEquals(captured.map((c) => c.url.replace(server.url, "")), [
     "/functions/v1/customers-upsert",
-    "/functions/v1/customer-cancel",
+    "/functions/v1/booking-update",
+    "/functions/v1/booking-update",
   ]);
   const results = [];
   for (const c of captured) {
@@ -599,10 +635,10 @@ Deno.test("booking webhooks: the key is read from Vault as a trigger fires, and 
     });
     results.push(r);
   }
-  assertEquals(results.map((r) => r.status), [200, 200]);
+  assertEquals(results.map((r) => r.status), [200, 200, 200]);
   assertEquals(results[0].body.bookingRecorded, true);
-  assertEquals(results[1].body.cancellationRecorded, true);
-  assertEquals(results[1].body.profile.totalCancellations, 1);
+  assertEquals(results[1].body.profile.totalCovers, 6);
+  assertEquals(results[2].body.profile.totalCancellations, 1);
   const [{ count }] =
     await sql`select count(*)::int from pg_trigger where tgname like 'customer%_on_booking_%'`;
   assertEquals(count, 0, "the stand-in transaction left nothing behind");
@@ -643,7 +679,7 @@ Deno.test("logs: one JSON line per request with id, function, status and duratio
   assert(lines.length > 50);
   for (const line of lines) {
     assert(typeof line.requestId === "string" && line.requestId.length > 0);
-    assert(["customers-upsert", "customer-cancel"].includes(line.fn));
+    assert(["customers-upsert", "customer-cancel", "booking-update"].includes(line.fn), line.fn);
     assert(typeof line.status === "number" && typeof line.durationMs === "number");
   }
   const text = server.logs.join("\n");

@@ -49,34 +49,24 @@ export function newPool(max: number): Sql {
   return postgres(DB_URL, { prepare: false, max, onnotice: () => {} });
 }
 
-export interface OffLedger {
-  customerId: string;
-  /** [bookings, covers, cancellations] as the profile says and as the ledger says. */
-  profile: number[];
-  ledger: number[];
+export interface Drift {
+  customer_id: string;
+  /** The profile's numbers as stored and as recounted from its bookings' states. */
+  stored: Record<string, unknown>;
+  recounted: Record<string, unknown>;
 }
 
 /**
- * Profiles whose counters differ from their ledger (of one restaurant, or of
- * all): the invariant every suite checks after its work.
+ * Profiles whose numbers differ from a recount of their bookings' states (of
+ * one restaurant, or of all): the invariant every suite checks after its
+ * work, by the database's own check (private.profile_drift).
  */
-export async function profilesOffLedger(sql: Sql, restaurantId?: string): Promise<OffLedger[]> {
-  const rows = await sql`
-    select p.customer_id, p.total_bookings, p.total_covers, p.total_cancellations,
-      count(e.*) filter (where e.kind = 'booking')::int as bookings,
-      coalesce(sum(e.covers) filter (where e.kind = 'booking'), 0)::int as covers,
-      count(e.*) filter (where e.kind = 'cancellation')::int as cancellations
-    from public.customer_profiles p
-    left join public.customer_booking_events e on e.customer_id = p.customer_id
-    where ${restaurantId ?? null}::uuid is null or p.restaurant_id = ${restaurantId ?? null}::uuid
-    group by p.customer_id`;
-  return rows
-    .map((r) => ({
-      customerId: r.customer_id,
-      profile: [r.total_bookings, r.total_covers, r.total_cancellations],
-      ledger: [r.bookings, r.covers, r.cancellations],
-    }))
-    .filter((r) => r.profile.join() !== r.ledger.join());
+export async function profileDrift(sql: Sql, restaurantId?: string): Promise<Drift[]> {
+  const rows = await sql<Drift[]>`
+    select customer_id, stored, recounted from private.profile_drift(${
+    restaurantId ?? null
+  }::uuid)`;
+  return [...rows];
 }
 
 export async function createRestaurant(

@@ -5,14 +5,7 @@ import type { Claims } from "../supabase/functions/_shared/auth.ts";
 import { cancelBooking, upsertCustomer } from "../supabase/functions/_shared/customers.ts";
 import { assert, assertEquals } from "./assert.ts";
 import type { Db } from "../supabase/functions/_shared/db.ts";
-import {
-  adminSql,
-  claims,
-  createRestaurant,
-  profilesOffLedger,
-  type Sql,
-  testDb,
-} from "./helpers.ts";
+import { adminSql, claims, createRestaurant, profileDrift, type Sql, testDb } from "./helpers.ts";
 
 const service = claims.service as Claims;
 // The owner pool for setup and checks, and a wide pool of its own for the
@@ -128,7 +121,7 @@ Deno.test("counters equal the ledger under concurrent, repeated and reordered ev
       })
       : cancelBooking(pool, service, { restaurantId, bookingId: e.b.id, email: e.b.email })
   ));
-  assertEquals(await profilesOffLedger(admin, restaurantId), []);
+  assertEquals(await profileDrift(admin, restaurantId), []);
   const [{ profiles }] = await admin`
     select count(*)::int as profiles from public.customer_profiles where restaurant_id = ${restaurantId}`;
   assertEquals(profiles, guests.length);
@@ -165,12 +158,12 @@ Deno.test("a cancellation racing its booking lands on the booking's customer, wh
       cancelBooking(pool, service, { restaurantId, bookingId, email: "named@example.com" }),
     ]);
     const [{ customer_id }] = await admin`
-      select customer_id from public.customer_booking_events
-      where restaurant_id = ${restaurantId} and booking_id = ${bookingId} and kind = 'cancellation'`;
+      select customer_id from public.customer_bookings
+      where restaurant_id = ${restaurantId} and booking_id = ${bookingId} and status = 'cancelled'`;
     assertEquals(customer_id, booked.customer.id, `race ${i}`);
     assertEquals(cancelled.cancellationRecorded, true);
   }
-  assertEquals(await profilesOffLedger(admin, restaurantId), []);
+  assertEquals(await profileDrift(admin, restaurantId), []);
   const [named] = await admin`
     select p.total_cancellations from public.customer_profiles p
     join public.customers c on c.id = p.customer_id

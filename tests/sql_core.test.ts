@@ -8,14 +8,7 @@ import { HttpError } from "../supabase/functions/_shared/http.ts";
 import type { CancelRequest, UpsertRequest } from "../supabase/functions/_shared/schemas.ts";
 import type { Db } from "../supabase/functions/_shared/db.ts";
 import { normalizeName } from "../supabase/functions/_shared/normalize.ts";
-import {
-  adminSql,
-  claims,
-  createRestaurant,
-  profilesOffLedger,
-  type Sql,
-  testDb,
-} from "./helpers.ts";
+import { adminSql, claims, createRestaurant, profileDrift, type Sql, testDb } from "./helpers.ts";
 
 let sql: Sql;
 let db: Db;
@@ -36,8 +29,8 @@ function upsert(req: Omit<UpsertRequest, "marketingOptIn"> & { marketingOptIn?: 
 function cancel(req: CancelRequest) {
   return cancelBooking(db, service, req);
 }
-async function ledgerMatchesProfiles(restaurantId: string) {
-  assertEquals(await profilesOffLedger(sql, restaurantId), []);
+async function noDrift(restaurantId: string) {
+  assertEquals(await profileDrift(sql, restaurantId), []);
 }
 
 Deno.test("upsert creates a customer with normalized contacts and a profile", async () => {
@@ -220,13 +213,13 @@ Deno.test("a withdrawal wins over every opt-in given before it: replays, old boo
     booking,
   });
   assertEquals([replay.bookingRecorded, replay.customer.marketingOptIn], [false, false]);
-  const cancelled = await upsertCustomer(db, service, {
+  const cancelled = await upsert({
     restaurantId,
     email: "w@example.com",
-    marketingOptIn: false,
-    booking,
-  }, { cancelledAt: new Date().toISOString() });
-  assertEquals([cancelled.cancellationRecorded, cancelled.customer.marketingOptIn], [true, false]);
+    marketingOptIn: true,
+    booking: { ...booking, status: "cancelled" },
+  });
+  assertEquals([cancelled.bookingApplied, cancelled.customer.marketingOptIn], [true, false]);
   const delayed = await upsertCustomer(db, service, {
     restaurantId,
     email: "w@example.com",
@@ -256,19 +249,19 @@ Deno.test("a booking that is already cancelled when recorded counts as a booking
     restaurantId,
     email: "gone@example.com",
     marketingOptIn: false,
-    booking,
+    booking: { ...booking, status: "cancelled", updatedAt: "2026-12-01T10:00:00Z" },
   }, { cancelledAt: "2026-12-01T10:00:00Z" });
-  assertEquals([both.bookingRecorded, both.cancellationRecorded], [true, true]);
+  assertEquals([both.bookingRecorded, both.bookingApplied], [true, true]);
   assertEquals([both.profile.totalBookings, both.profile.totalCancellations], [1, 1]);
   const again = await upsertCustomer(db, service, {
     restaurantId,
     email: "gone@example.com",
     marketingOptIn: false,
-    booking,
+    booking: { ...booking, status: "cancelled", updatedAt: "2026-12-01T10:00:00Z" },
   }, { cancelledAt: "2026-12-01T10:00:00Z" });
-  assertEquals([again.bookingRecorded, again.cancellationRecorded], [false, false]);
+  assertEquals([again.bookingRecorded, again.bookingApplied], [false, false]);
   assertEquals([again.profile.totalBookings, again.profile.totalCancellations], [1, 1]);
-  await ledgerMatchesProfiles(restaurantId);
+  await noDrift(restaurantId);
 });
 
 Deno.test("a free contact that meets a filled slot is reported in contactsNotSaved", async () => {
@@ -319,7 +312,7 @@ Deno.test("a booking counts once per booking id, with covers and visit times", a
     booking: { id: crypto.randomUUID(), covers: 1 },
   });
   assertEquals(noTime.profile.totalBookings, 3);
-  await ledgerMatchesProfiles(restaurantId);
+  await noDrift(restaurantId);
 });
 
 Deno.test("a cancellation counts once, before or after its booking", async () => {
@@ -340,7 +333,7 @@ Deno.test("a cancellation counts once, before or after its booking", async () =>
   assertEquals(late.bookingRecorded, true);
   assertEquals(late.profile.totalBookings, 1);
   assertEquals(late.profile.totalCancellations, 1);
-  await ledgerMatchesProfiles(restaurantId);
+  await noDrift(restaurantId);
 });
 
 Deno.test("a cancellation is counted on the booking's customer", async () => {
@@ -356,7 +349,7 @@ Deno.test("a cancellation is counted on the booking's customer", async () => {
   const r = await cancel({ restaurantId, bookingId: booking, email: "friend@example.com" });
   assertEquals(r.customer.id, owner.customer.id);
   assertEquals(r.profile.totalCancellations, 1);
-  await ledgerMatchesProfiles(restaurantId);
+  await noDrift(restaurantId);
 });
 
 Deno.test("cancelling for an unknown customer is customer_not_found and records nothing", async () => {
@@ -376,7 +369,7 @@ Deno.test("cancelling for an unknown customer is customer_not_found and records 
     );
   }
   const [{ count }] =
-    await sql`select count(*)::int from public.customer_booking_events where restaurant_id in (${restaurantId}, ${other})`;
+    await sql`select count(*)::int from public.customer_bookings where restaurant_id in (${restaurantId}, ${other})`;
   assertEquals(count, 0);
 });
 

@@ -90,7 +90,7 @@ Deno.test("anon sees nothing and may not call the write functions", async () => 
     const table of [
       "customers",
       "customer_profiles",
-      "customer_booking_events",
+      "customer_bookings",
       "restaurants",
       "bookings",
       "restaurant_memberships",
@@ -104,7 +104,7 @@ Deno.test("anon sees nothing and may not call the write functions", async () => 
   }
   for (
     const fn of [
-      "public.customers_upsert(uuid,text,text,text,boolean,uuid,integer,timestamptz,timestamptz)",
+      "public.customers_upsert(uuid,text,text,text,boolean,uuid,integer,timestamptz,text,timestamptz)",
       "public.customer_cancel(uuid,uuid,uuid,text,text,timestamptz)",
       "public.set_marketing_consent(uuid,uuid,boolean)",
     ]
@@ -158,7 +158,7 @@ Deno.test("staff cannot write customers, profiles or the ledger directly", async
     isDenied,
   );
   await assertRejects(
-    () => asRole("authenticated", jwt, "delete from public.customer_booking_events"),
+    () => asRole("authenticated", jwt, "delete from public.customer_bookings"),
     isDenied,
   );
 });

@@ -5,7 +5,7 @@
 // come back by itself, and nothing may be half-written.
 import postgres from "postgres";
 import { isErrorShape, jsonHeaders, send, type Summary } from "./common.ts";
-import { profilesOffLedger, type Server, startServer } from "../helpers.ts";
+import { profileDrift, type Server, startServer } from "../helpers.ts";
 
 const PORT = Deno.env.get("FAULT_DB_PORT") ?? "54352";
 const NAME = "fault-postgres";
@@ -181,9 +181,9 @@ export async function runFaults(o: FaultOptions): Promise<Summary> {
     const acknowledged = outcomes.filter((x) => x.status === 200).map((x) => x.bookingId);
     const [{ missing }] = await admin`
       select count(*)::int as missing from unnest(${acknowledged}::uuid[]) b(id)
-      where not exists (select 1 from public.customer_booking_events e
-                        where e.restaurant_id = ${restaurantId} and e.booking_id = b.id and e.kind = 'booking')`;
-    if (missing) failures.push(`restart: ${missing} acknowledged bookings are not in the ledger`);
+      where not exists (select 1 from public.customer_bookings e
+                        where e.restaurant_id = ${restaurantId} and e.booking_id = b.id)`;
+    if (missing) failures.push(`restart: ${missing} acknowledged bookings were not recorded`);
     console.log(
       `  restart: ${outcomes.length} requests, ${whileDown.length} while down (slowest 503 ${
         slowest.toFixed(0)
@@ -250,9 +250,9 @@ export async function runFaults(o: FaultOptions): Promise<Summary> {
     count++;
     if (recovered.status !== 200) failures.push(`full pool: no recovery (${recovered.status})`);
 
-    // Nothing half-written: every profile equals its ledger.
-    const off = (await profilesOffLedger(admin)).length;
-    if (off) failures.push(`${off} profiles differ from their ledger`);
+    // Nothing half-written: every profile equals the recount of its bookings.
+    const off = (await profileDrift(admin)).length;
+    if (off) failures.push(`${off} profiles differ from their bookings' recount`);
     const crashed = servers.filter((s) =>
       s.logs.some((l) => l.includes("panicked") || l.includes("Uncaught"))
     );

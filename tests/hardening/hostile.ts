@@ -282,7 +282,7 @@ function attackArb(restaurantId: string): fc.Arbitrary<Attack> {
 async function snapshot(sql: Sql) {
   const [row] = await sql`
     select (select count(*) from public.customers)::int as customers,
-      (select count(*) from public.customer_booking_events)::int as events,
+      (select count(*) from public.customer_bookings)::int as events,
       (select coalesce(sum(total_bookings + total_covers + total_cancellations), 0) from public.customer_profiles)::int as counters,
       (select count(*) from public.restaurants)::int as restaurants`;
   return JSON.stringify(row);

@@ -13,10 +13,10 @@ import {
   normalizeName,
   normalizePhone,
 } from "./normalize.ts";
-import type { CancelResult, UpsertResult } from "./responses.ts";
-import type { CancelRequest, UpsertRequest } from "./schemas.ts";
+import type { BookingUpdateResult, CancelResult, UpsertResult } from "./responses.ts";
+import type { BookingUpdateRequest, CancelRequest, UpsertRequest } from "./schemas.ts";
 
-export type { CancelResult, UpsertResult } from "./responses.ts";
+export type { BookingUpdateResult, CancelResult, UpsertResult } from "./responses.ts";
 
 /** Field names to report normalization errors under (webhooks use record columns). */
 export interface FieldPaths {
@@ -29,8 +29,10 @@ export interface UpsertOptions {
   paths?: FieldPaths;
   /** When the guest gave the opt-in (the host row's time); default now. */
   consentAt?: string | null;
-  /** The booking is already cancelled, at this time: record both at once. */
+  /** When a cancelled booking was cancelled (the host row's cancelled_at). */
   cancelledAt?: string | null;
+  /** The booking's version when the request has none: when it was received. */
+  receivedAt?: string;
 }
 
 const API_PATHS: FieldPaths = { email: "email", phone: "phone" };
@@ -65,7 +67,9 @@ export async function upsertCustomer(
       p_booking_id: given(booking?.id),
       p_booking_covers: given(booking?.covers),
       p_booking_starts_at: given(booking?.startsAt),
+      p_booking_status: given(booking?.status),
       p_booking_cancelled_at: given(options.cancelledAt),
+      p_booking_version: booking ? booking.updatedAt ?? options.receivedAt : undefined,
     }) as unknown as UpsertResult;
   });
 }
@@ -89,6 +93,30 @@ export async function cancelBooking(
       p_cancelled_at: given(req.cancelledAt),
     }) as unknown as CancelResult;
   });
+}
+
+/** Apply a change to a recorded booking (or record it on `customerId`, for a linked host row). */
+export async function updateBooking(
+  db: Db,
+  claims: Claims,
+  req: BookingUpdateRequest & { cancelledAt?: string | null; customerId?: string | null },
+  receivedAt?: string,
+): Promise<BookingUpdateResult> {
+  try {
+    return await callFunction(db, "booking_update", {
+      p_claims: sqlClaims(claims),
+      p_restaurant_id: req.restaurantId,
+      p_booking_id: req.bookingId,
+      p_status: given(req.status),
+      p_covers: given(req.covers),
+      p_starts_at: given(req.startsAt),
+      p_cancelled_at: given(req.cancelledAt),
+      p_version: req.updatedAt ?? receivedAt,
+      p_customer_id: given(req.customerId),
+    }) as unknown as BookingUpdateResult;
+  } catch (error) {
+    throw toHttpError(error);
+  }
 }
 
 function emailOrThrow(input: string, paths: FieldPaths): NormalizedEmail | null {

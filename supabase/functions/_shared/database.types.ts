@@ -11,7 +11,61 @@ export type Database = {
       [_ in never]: never;
     };
     Functions: {
+      "add_to_profile": {
+        Args: { "p_customer_id": string; "p_delta": (number)[] };
+        Returns: undefined;
+      };
+      "apply_booking": {
+        Args: {
+          "p_booking_id": string;
+          "p_cancelled_at"?: string;
+          "p_covers"?: number;
+          "p_customer_id": string;
+          "p_restaurant_id": string;
+          "p_starts_at"?: string;
+          "p_status"?: string;
+          "p_status_is_default"?: boolean;
+          "p_version": string;
+        };
+        Returns: Record<string, unknown>;
+      };
       "authorize": { Args: { "p_claims": Json; "p_restaurant_id": string }; Returns: string };
+      "booking_contribution": {
+        Args: {
+          "b": Omit<
+            Database["public"]["Tables"]["customer_bookings"]["Row"],
+            Database["public"]["Tables"]["customer_bookings"]["ComputedFields"]
+          >;
+        };
+        Returns: (number)[];
+      };
+      "booking_json": {
+        Args: {
+          "b": Omit<
+            Database["public"]["Tables"]["customer_bookings"]["Row"],
+            Database["public"]["Tables"]["customer_bookings"]["ComputedFields"]
+          >;
+        };
+        Returns: Json;
+      };
+      "booking_update": {
+        Args: {
+          "p_booking_id": string;
+          "p_cancelled_at"?: string;
+          "p_claims": Json;
+          "p_covers"?: number;
+          "p_customer_id"?: string;
+          "p_restaurant_id": string;
+          "p_starts_at"?: string;
+          "p_status"?: string;
+          "p_version"?: string;
+        };
+        Returns: Json;
+      };
+      "check_booking_change": {
+        Args: { "p_covers": number; "p_status": string };
+        Returns: undefined;
+      };
       "check_phone_region": {
         Args: { "p_actual": string; "p_assumed": string };
         Returns: undefined;
@@ -50,6 +104,8 @@ export type Database = {
           "p_booking_covers"?: number;
           "p_booking_id"?: string;
           "p_booking_starts_at"?: string;
+          "p_booking_status"?: string;
+          "p_booking_version"?: string;
           "p_claims": Json;
           "p_consent_at"?: string;
           "p_email"?: string;
@@ -77,25 +133,25 @@ export type Database = {
         Args: { "p_email": string; "p_phone": string; "p_restaurant_id": string };
         Returns: undefined;
       };
-      "record_booking": {
-        Args: {
-          "p_booking_id": string;
-          "p_covers": number;
-          "p_customer_id": string;
-          "p_restaurant_id": string;
-          "p_starts_at": string;
-        };
-        Returns: boolean;
+      "profile_counts": { Args: { "p_customer_id": string }; Returns: Json };
+      "profile_drift": {
+        Args: { "p_restaurant_id"?: string };
+        Returns: {
+          "customer_id": string;
+          "recounted": Json;
+          "stored": Json;
+        }[];
       };
-      "record_cancellation": {
+      "profile_stored": {
         Args: {
-          "p_booking_id": string;
-          "p_cancelled_at": string;
-          "p_customer_id": string;
-          "p_restaurant_id": string;
+          "p": Omit<
+            Database["public"]["Tables"]["customer_profiles"]["Row"],
+            Database["public"]["Tables"]["customer_profiles"]["ComputedFields"]
+          >;
         };
-        Returns: Record<string, unknown>;
+        Returns: Json;
       };
+      "recount_profile": { Args: { "p_customer_id": string }; Returns: undefined };
       "resolve_customer": {
         Args: {
           "p_email": string;
@@ -129,6 +185,7 @@ export type Database = {
     Tables: {
       "bookings": {
         Row: {
+          "cancelled_at": string | null;
           "created_at": string;
           "customer_email": string | null;
           "customer_id": string | null;
@@ -144,6 +201,7 @@ export type Database = {
         };
         ComputedFields: never;
         Insert: {
+          "cancelled_at"?: string | null;
           "created_at"?: string;
           "customer_email"?: string | null;
           "customer_id"?: string | null;
@@ -158,6 +216,7 @@ export type Database = {
           "updated_at"?: string;
         };
         Update: {
+          "cancelled_at"?: string | null;
           "created_at"?: string;
           "customer_email"?: string | null;
           "customer_id"?: string | null;
@@ -188,45 +247,63 @@ export type Database = {
           },
         ];
       };
-      "customer_booking_events": {
+      "customer_bookings": {
         Row: {
           "booking_id": string;
+          "cancelled_at": string | null;
           "covers": number | null;
+          "covers_version": string | null;
           "customer_id": string;
-          "kind": string;
-          "occurred_at": string;
+          "late_cancellation": boolean;
           "recorded_at": string;
           "restaurant_id": string;
+          "starts_at": string | null;
+          "starts_at_version": string | null;
+          "status": string | null;
+          "status_version": string | null;
+          "updated_at": string;
         };
         ComputedFields: never;
         Insert: {
           "booking_id": string;
+          "cancelled_at"?: string | null;
           "covers"?: number | null;
+          "covers_version"?: string | null;
           "customer_id": string;
-          "kind": string;
-          "occurred_at": string;
+          "late_cancellation"?: boolean;
           "recorded_at"?: string;
           "restaurant_id": string;
+          "starts_at"?: string | null;
+          "starts_at_version"?: string | null;
+          "status"?: string | null;
+          "status_version"?: string | null;
+          "updated_at"?: string;
         };
         Update: {
           "booking_id"?: string;
+          "cancelled_at"?: string | null;
           "covers"?: number | null;
+          "covers_version"?: string | null;
           "customer_id"?: string;
-          "kind"?: string;
-          "occurred_at"?: string;
+          "late_cancellation"?: boolean;
           "recorded_at"?: string;
           "restaurant_id"?: string;
+          "starts_at"?: string | null;
+          "starts_at_version"?: string | null;
+          "status"?: string | null;
+          "status_version"?: string | null;
+          "updated_at"?: string;
         };
         Relationships: [
           {
-            foreignKeyName: "customer_booking_events_customer_fkey";
+            foreignKeyName: "customer_bookings_customer_fkey";
             columns: ["restaurant_id", "customer_id"];
             isOneToOne: false;
             referencedRelation: "customers";
             referencedColumns: ["restaurant_id", "id"];
           },
           {
-            foreignKeyName: "customer_booking_events_restaurant_id_fkey";
+            foreignKeyName: "customer_bookings_restaurant_id_fkey";
             columns: ["restaurant_id"];
             isOneToOne: false;
             referencedRelation: "restaurants";
@@ -239,12 +316,16 @@ export type Database = {
           "customer_id": string;
           "first_booking_at": string | null;
           "last_booking_at": string | null;
+          "last_visit_at": string | null;
           "marketing_opt_in_at": string | null;
           "marketing_opt_out_at": string | null;
           "restaurant_id": string;
           "total_bookings": number;
           "total_cancellations": number;
           "total_covers": number;
+          "total_late_cancellations": number;
+          "total_no_shows": number;
+          "total_visits": number;
           "updated_at": string;
         };
         ComputedFields: never;
@@ -252,24 +333,32 @@ export type Database = {
           "customer_id": string;
           "first_booking_at"?: string | null;
           "last_booking_at"?: string | null;
+          "last_visit_at"?: string | null;
           "marketing_opt_in_at"?: string | null;
           "marketing_opt_out_at"?: string | null;
           "restaurant_id": string;
           "total_bookings"?: number;
           "total_cancellations"?: number;
           "total_covers"?: number;
+          "total_late_cancellations"?: number;
+          "total_no_shows"?: number;
+          "total_visits"?: number;
           "updated_at"?: string;
         };
         Update: {
           "customer_id"?: string;
           "first_booking_at"?: string | null;
           "last_booking_at"?: string | null;
+          "last_visit_at"?: string | null;
           "marketing_opt_in_at"?: string | null;
           "marketing_opt_out_at"?: string | null;
           "restaurant_id"?: string;
           "total_bookings"?: number;
           "total_cancellations"?: number;
           "total_covers"?: number;
+          "total_late_cancellations"?: number;
+          "total_no_shows"?: number;
+          "total_visits"?: number;
           "updated_at"?: string;
         };
         Relationships: [
@@ -371,6 +460,7 @@ export type Database = {
         Row: {
           "created_at": string;
           "id": string;
+          "late_cancellation_window": string;
           "name": string;
           "phone_region": string;
         };
@@ -378,12 +468,14 @@ export type Database = {
         Insert: {
           "created_at"?: string;
           "id"?: string;
+          "late_cancellation_window"?: string;
           "name": string;
           "phone_region"?: string;
         };
         Update: {
           "created_at"?: string;
           "id"?: string;
+          "late_cancellation_window"?: string;
           "name"?: string;
           "phone_region"?: string;
         };
@@ -394,6 +486,17 @@ export type Database = {
       [_ in never]: never;
     };
     Functions: {
+      "booking_update": {
+        Args: {
+          "booking_id": string;
+          "covers"?: number;
+          "restaurant_id": string;
+          "starts_at"?: string;
+          "status"?: string;
+          "updated_at"?: string;
+        };
+        Returns: Json;
+      };
       "customer_cancel": {
         Args: {
           "booking_id": string;
@@ -407,10 +510,11 @@ export type Database = {
       };
       "customers_upsert": {
         Args: {
-          "booking_cancelled_at"?: string;
           "booking_covers"?: number;
           "booking_id"?: string;
           "booking_starts_at"?: string;
+          "booking_status"?: string;
+          "booking_updated_at"?: string;
           "email"?: string;
           "full_name"?: string;
           "marketing_opt_in"?: boolean;

@@ -308,9 +308,22 @@ export function toHttpError(error: unknown): HttpError {
     case "PT403":
       return new HttpError(403, "forbidden", "The caller may not act on this restaurant.");
     case "PT404":
-      return e.message === "customer_not_found"
-        ? new HttpError(404, "customer_not_found", "No customer of this restaurant matches.")
-        : new HttpError(404, "restaurant_not_found", "No restaurant with this id.");
+      switch (e.message) {
+        case "customer_not_found":
+          return new HttpError(
+            404,
+            "customer_not_found",
+            "No customer of this restaurant matches.",
+          );
+        case "booking_not_found":
+          return new HttpError(
+            404,
+            "booking_not_found",
+            "No booking of this restaurant has this id.",
+          );
+        default:
+          return new HttpError(404, "restaurant_not_found", "No restaurant with this id.");
+      }
     case "23514":
       // A CHECK constraint refused a value the normalizers let through (an
       // unusual address, say): the caller's input, not our failure.

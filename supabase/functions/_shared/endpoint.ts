@@ -10,6 +10,8 @@ export interface Context {
   caller: Caller;
   db: Db;
   requestId: string;
+  /** When the request arrived: the version of a change that carries none. */
+  receivedAt: string;
 }
 
 export type Action = (body: unknown, ctx: Context) => Promise<unknown>;
@@ -30,6 +32,7 @@ export function endpoint(
   let auth = deps.auth;
   return async (req) => {
     const started = performance.now();
+    const receivedAt = new Date().toISOString();
     const given = req.headers.get("x-request-id");
     const requestId = given && REQUEST_ID.test(given) ? given : crypto.randomUUID();
     let response: Response;
@@ -48,7 +51,7 @@ export function endpoint(
         role = caller.claims.role;
         const body = await readJson(req);
         const db = deps.db ?? getDb();
-        response = json(200, await action(body, { caller, db, requestId }));
+        response = json(200, await action(body, { caller, db, requestId, receivedAt }));
       }
     } catch (error) {
       failure = error;

@@ -15,6 +15,7 @@ export type ErrorCode =
   | "forbidden"
   | "restaurant_not_found"
   | "customer_not_found"
+  | "booking_not_found"
   | "method_not_allowed"
   | "payload_too_large"
   | "unsupported_media_type"

@@ -6,6 +6,7 @@ import type { Database } from "./database.types.ts";
 type Row<T extends keyof Database["public"]["Tables"]> = Database["public"]["Tables"][T]["Row"];
 type Customer = Row<"customers">;
 type Profile = Row<"customer_profiles">;
+type Booking = Row<"customer_bookings">;
 
 export interface CustomerJson {
   id: Customer["id"];
@@ -22,9 +23,25 @@ export interface ProfileJson {
   totalBookings: Profile["total_bookings"];
   totalCovers: Profile["total_covers"];
   totalCancellations: Profile["total_cancellations"];
+  totalLateCancellations: Profile["total_late_cancellations"];
+  totalVisits: Profile["total_visits"];
+  totalNoShows: Profile["total_no_shows"];
   firstBookingAt: Profile["first_booking_at"];
   lastBookingAt: Profile["last_booking_at"];
+  lastVisitAt: Profile["last_visit_at"];
   marketingOptInAt: Profile["marketing_opt_in_at"];
+}
+
+/** A booking's current state (private.booking_json). */
+export interface BookingJson {
+  id: Booking["booking_id"];
+  customerId: Booking["customer_id"];
+  status: Booking["status"];
+  covers: Booking["covers"];
+  startsAt: Booking["starts_at"];
+  cancelledAt: Booking["cancelled_at"];
+  lateCancellation: Booking["late_cancellation"];
+  updatedAt: Booking["updated_at"];
 }
 
 export interface CustomerWithProfile {
@@ -38,11 +55,17 @@ export interface UpsertResult extends CustomerWithProfile {
   conflict: { customerId: Customer["id"]; field: "phone" } | null;
   /** Free contacts that were not stored because the guest already has one of that kind. */
   contactsNotSaved: ("email" | "phone")[];
+  /** null without a booking; false when that booking id was already recorded. */
   bookingRecorded: boolean | null;
-  /** Set when the booking came already cancelled (null otherwise). */
-  cancellationRecorded: boolean | null;
+  /** null without a booking; false when the snapshot was stale or identical. */
+  bookingApplied: boolean | null;
 }
 
 export interface CancelResult extends CustomerWithProfile {
   cancellationRecorded: boolean;
+}
+
+export interface BookingUpdateResult extends CustomerWithProfile {
+  booking: BookingJson;
+  applied: boolean;
 }

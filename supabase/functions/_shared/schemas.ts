@@ -25,10 +25,24 @@ function hasText(value: string | null | undefined): value is string {
   return typeof value === "string" && value.trim() !== "";
 }
 
+export const BOOKING_STATUSES = [
+  "pending",
+  "confirmed",
+  "cancelled",
+  "completed",
+  "no_show",
+] as const;
+const status = z.enum(BOOKING_STATUSES, `One of ${BOOKING_STATUSES.join(", ")}.`);
+const covers = z.int("Must be a whole number.").min(1, "At least 1.").max(1000, "At most 1000.");
+
 export const bookingSchema = z.strictObject({
   id,
-  covers: z.int("Must be a whole number.").min(1, "At least 1.").max(1000, "At most 1000."),
+  covers,
   startsAt: timestamp.nullish(),
+  /** Default confirmed. */
+  status: status.nullish(),
+  /** The snapshot's version; default: when the request was received. */
+  updatedAt: timestamp.nullish(),
 });
 
 export const upsertRequestSchema = z.strictObject({
@@ -53,7 +67,20 @@ export const cancelRequestSchema = z.strictObject({
   path: ["customerId"],
 });
 
+export const bookingUpdateRequestSchema = z.strictObject({
+  restaurantId: id,
+  bookingId: id,
+  status: status.nullish(),
+  covers: covers.nullish(),
+  startsAt: timestamp.nullish(),
+  updatedAt: timestamp.nullish(),
+}).refine((r) => r.status != null || r.covers != null || r.startsAt != null, {
+  message: "Give at least one of status, covers or startsAt.",
+  path: ["status"],
+});
+
 export type UpsertRequest = z.infer<typeof upsertRequestSchema>;
+export type BookingUpdateRequest = z.infer<typeof bookingUpdateRequestSchema>;
 export type CancelRequest = z.infer<typeof cancelRequestSchema>;
 
 /** A Supabase Database Webhook (pg_net) body. */
@@ -75,7 +102,9 @@ export const bookingRecordSchema = z.looseObject({
   customer_phone: text(40).nullish(),
   party_size: z.int().min(1).max(1000),
   start_at: timestamp.nullish(),
-  status: z.enum(["pending", "confirmed", "cancelled", "completed", "no_show"]),
+  status,
+  cancelled_at: timestamp.nullish(),
+  created_at: timestamp.nullish(),
   marketing_opt_in: z.boolean().nullish(),
   updated_at: timestamp.nullish(),
 });

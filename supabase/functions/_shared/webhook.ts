@@ -24,15 +24,21 @@ export function hasContact(r: BookingRecord): boolean {
   return Boolean(r.customer_email?.trim() || r.customer_phone?.trim());
 }
 
-/** The upsert that records a host booking row for its customer. */
-export function bookingUpsert(r: BookingRecord): UpsertRequest {
+/** The upsert that records a host booking row, as of `version`, for its customer. */
+export function bookingUpsert(r: BookingRecord, version: string): UpsertRequest {
   return {
     restaurantId: r.restaurant_id,
     name: r.customer_name,
     email: r.customer_email,
     phone: r.customer_phone,
     marketingOptIn: r.marketing_opt_in ?? false,
-    booking: { id: r.id, covers: r.party_size, startsAt: r.start_at },
+    booking: {
+      id: r.id,
+      covers: r.party_size,
+      startsAt: r.start_at,
+      status: r.status,
+      updatedAt: version,
+    },
   };
 }
 
