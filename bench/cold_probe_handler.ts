@@ -1,6 +1,6 @@
 // A side's customers-upsert handler, loaded and called in-process in a
 // fresh runtime, each step timed: where its first answer's time goes.
-//   deno run -A --config <side>/deno.json bench/cold_probe.ts <side root URL> <restaurant id> <token> <token>
+//   deno run -A --config <side>/deno.json bench/cold_probe_handler.ts <side root URL> <restaurant id> <token> <token>
 // with SUPABASE_DB_URL and SUPABASE_JWT_SECRET set. Only the handler's
 // contract (a default export taking a Request) is relied on. Prints one
 // JSON line of milliseconds:

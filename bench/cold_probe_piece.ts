@@ -1,6 +1,6 @@
 // One phase of a cold start, timed in a fresh process: what the functions'
 // first answer is made of, measured piece by piece. Run by bench/cold_start.ts
-//   deno run -A bench/cold_phases.ts <phase> [args…]
+//   deno run -A bench/cold_probe_piece.ts <phase> [args…]
 // and prints one JSON line of milliseconds. `boot` is the runtime's own
 // start up to the first line of JavaScript (performance.now() counts from
 // the runtime's time origin; the exec before it is in the parent's wall time).
@@ -9,6 +9,13 @@
 //   connect-pg <url>         node-postgres: connect, then two queries
 //   connect-wire <url>       Deno.connect and the startup message by hand (trust or cleartext
 //                            password only): the server's share of opening a connection
+//   load-connect <sequential|overlapped> <driver> <url> <specifier>…
+//                            import the driver, then the other modules and open a
+//                            connection: one after the other, or connecting while they load
+//                            (an eager connect at import); total time
+//   verify-connect <sequential|overlapped> <driver> <url> <jose> <token> <secret>
+//                            a first request's own work: verify the JWT, then open a
+//                            connection and query; or open it while the JWT is verified
 //   scram-node               SCRAM's client key derivation (PBKDF2-SHA-256, 4096 rounds) with
 //                            node:crypto's pbkdf2Sync, as postgres.js does it, on the main thread
 //   scram-webcrypto          the same with crypto.subtle.deriveBits, as pg 8.23 does it, off the main thread
@@ -83,6 +90,25 @@ async function run(): Promise<Record<string, number>> {
       await client.end();
       return { connect, first, second };
     }
+    case "load-connect": {
+      const [mode, driver, url, ...others] = args;
+      const t0 = performance.now();
+      const open = await opener(driver, url);
+      const connecting = mode === "overlapped" ? open() : null;
+      for (const specifier of others) await import(specifier);
+      await (connecting ?? open());
+      return { total: performance.now() - t0 };
+    }
+    case "verify-connect": {
+      const [mode, driver, url, josePath, token, secret] = args;
+      const open = await opener(driver, url);
+      const jose = await import(josePath) as Jose;
+      const t0 = performance.now();
+      const connecting = mode === "overlapped" ? open() : null;
+      await jose.jwtVerify(token, new TextEncoder().encode(secret), { algorithms: ["HS256"] });
+      await (connecting ?? open());
+      return { total: performance.now() - t0 };
+    }
     case "connect-wire":
       return await connectWire(new URL(args[0]));
     case "scram-node": {
@@ -155,6 +181,22 @@ async function run(): Promise<Record<string, number>> {
   throw new Error(`unknown phase ${phase}`);
 }
 
+/** Import a driver; a function that opens a connection and runs `select 1` with it. */
+async function opener(driver: string, url: string): Promise<() => Promise<unknown>> {
+  if (/^npm:pg@/.test(driver)) {
+    const pg = (await import(driver) as NodePg).default;
+    return async () => {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      return await client.query("select 1");
+    };
+  }
+  const postgres = (await import(driver) as PostgresJs).default;
+  return () =>
+    postgres(url, { prepare: false, fetch_types: false, max: 1, onnotice: () => {} })
+      .unsafe("select 1");
+}
+
 /** TCP, then StartupMessage → (password) → ReadyForQuery; NaN when the server asks for more than a password. */
 async function connectWire(url: URL): Promise<Record<string, number>> {
   const t0 = performance.now();
@@ -201,3 +243,5 @@ async function connectWire(url: URL): Promise<Record<string, number>> {
 
 const result = await run();
 console.log(JSON.stringify({ boot, ...result }));
+// A connection left open would keep the process alive; the numbers are out.
+Deno.exit(0);
