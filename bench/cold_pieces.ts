@@ -67,6 +67,10 @@ export async function phases(ctx: ColdContext): Promise<ColdPhase[]> {
   ) {
     add(`import ${specifier}`, (await probe("import", specifier))[specifier], "alone");
   }
+  // The first npm: import also starts the npm resolver; jose after another
+  // npm package leaves that out, so the difference from jose alone is its cost.
+  const joseSecond = await probe("import", spec.zod, spec.jose);
+  add(`import ${spec.jose} after ${spec.zod}`, joseSecond[spec.jose], "not the first npm: import");
   const wire = await probe("connect-wire", db.url);
   add("open a connection: TCP", wire.tcp, "Deno.connect");
   add("open a connection: startup and authentication", wire.startup, "by hand: the server's share");
