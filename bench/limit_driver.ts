@@ -14,21 +14,22 @@ interface Pool {
   end(): Promise<unknown>;
 }
 type Upsert = (pool: Pool, claims: { role: string }, request: unknown) => Promise<unknown>;
-type PoolFactory = (url: string, max: number) => Pool;
+type PoolFactory = (url: string, max: number) => Promise<Pool>;
 
 const SERVICE = { role: "service_role" };
 
 /**
  * The side's pool factory, found by name: `createSql(url, { max })` (the
  * postgres.js era) or `createPool(url, { max })`; BENCH_POOL_FACTORY names
- * another export of `_shared/db.ts` taking the same arguments.
+ * another export of `_shared/db.ts` taking the same arguments. It may
+ * return the pool or a promise of it.
  */
 function poolFactory(db: Record<string, unknown>): PoolFactory {
   const names = [Deno.env.get("BENCH_POOL_FACTORY"), "createSql", "createPool"]
     .filter((n): n is string => !!n);
   for (const name of names) {
     const factory = db[name];
-    if (typeof factory === "function") return (url, max) => factory(url, { max }) as Pool;
+    if (typeof factory === "function") return async (url, max) => await factory(url, { max });
   }
   throw new Error(
     `_shared/db.ts exports none of ${names.join(", ")} (it has ${Object.keys(db).join(", ")})`,
@@ -38,6 +39,9 @@ function poolFactory(db: Record<string, unknown>): PoolFactory {
 async function main(root: string) {
   const customers = await import(new URL("supabase/functions/_shared/customers.ts", root).href);
   const db = await import(new URL("supabase/functions/_shared/db.ts", root).href);
+  if (typeof customers.upsertCustomer !== "function") {
+    throw new Error("_shared/customers.ts exports no upsertCustomer(pool, claims, request)");
+  }
   const upsert = customers.upsertCustomer as Upsert;
   const createPool = poolFactory(db);
   // The pool of the row being driven, between open and close.
@@ -47,7 +51,7 @@ async function main(root: string) {
     switch (request.op) {
       case "setup": {
         // Untimed setup requests, straight to the database.
-        const setupPool = createPool(request.url, request.max);
+        const setupPool = await createPool(request.url, request.max);
         try {
           for (let i = 0; i < request.requests.length; i += request.batch) {
             await Promise.all(
@@ -62,7 +66,7 @@ async function main(root: string) {
         return { ok: true };
       }
       case "open":
-        open.pool = createPool(request.url, request.max);
+        open.pool = await createPool(request.url, request.max);
         return { ok: true };
       case "drive": {
         const pool = open.pool;
