@@ -1,6 +1,6 @@
 // bench/latency.svg: latency percentiles against concurrency, one panel per
 // workload, one colour per path; solid p50, dashed p99 (log scale).
-import type { RunResult } from "./run.ts";
+import type { RunResult } from "./types.ts";
 
 const COLORS: Record<string, string> = { limit: "#2b8a3e", functions: "#1c7ed6", seed: "#e8590c" };
 const W = 300;

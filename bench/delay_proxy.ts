@@ -2,16 +2,28 @@
 // chunk from the server for a fixed time (a network round trip, which
 // loopback lacks and this machine cannot add with netem), and it counts
 // round trips: each time a client sends after having received, that is one
-// more turn of the conversation. SIGUSR1 resets the count; SIGTERM prints
-// "turns N" and exits.
+// more turn of the conversation. Controlled on stdin, each command answered
+// on stdout: "reset" zeroes the count ("reset" back), "stop" (or the end of
+// stdin) prints "turns N" and exits. (Not signals: SIGUSR1 opens Deno's
+// inspector.)
 //   deno run --allow-net bench/delay_proxy.ts <listen port> <target port> <delay ms>
+import { lines } from "./lines.ts";
+
 const [listenPort, targetPort, delayMs] = Deno.args.map(Number);
 let turns = 0;
-Deno.addSignalListener("SIGUSR1", () => (turns = 0));
-Deno.addSignalListener("SIGTERM", () => {
+
+async function control() {
+  for await (const command of lines(Deno.stdin.readable)) {
+    if (command === "reset") {
+      turns = 0;
+      console.log("reset");
+    } else if (command === "stop") {
+      break;
+    }
+  }
   console.log(`turns ${turns}`);
   Deno.exit(0);
-});
+}
 
 /** Per connection: whether the last data seen went server → client. */
 interface Turns {
@@ -71,6 +83,7 @@ async function pipe(
 
 const listener = Deno.listen({ hostname: "127.0.0.1", port: listenPort });
 console.log("ready");
+control();
 for await (const client of listener) {
   Deno.connect({ hostname: "127.0.0.1", port: targetPort }).then((server) => {
     client.setNoDelay(true);

@@ -50,7 +50,7 @@ export async function spawnServer(
     stderr: options.quiet === false ? "inherit" : "null",
   }).spawn();
   const base = `http://127.0.0.1:${port}`;
-  const target = args.includes("scripts/serve.ts")
+  const target = args.some((arg) => arg.endsWith("scripts/serve.ts"))
     ? `${base}/functions/v1/customers-upsert`
     : `${base}/`;
   let firstAnswerAt: number | null = null;
