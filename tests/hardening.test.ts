@@ -5,6 +5,7 @@
 import { assertEquals } from "./assert.ts";
 import { accessKeys, runAccess } from "./hardening/access.ts";
 import { runChaos } from "./hardening/chaos.ts";
+import { runLifecycleChaos } from "./hardening/lifecycle_chaos.ts";
 import { printSummary, type Summary } from "./hardening/common.ts";
 import { runFaults } from "./hardening/faults.ts";
 import { runHostile } from "./hardening/hostile.ts";
@@ -46,6 +47,24 @@ Deno.test("hardening slice: chaos, hostile input, access, load, faults, then the
             events: 1000,
             clients: 8,
             seed: 20261126,
+          }),
+          1000,
+        );
+      }),
+  );
+
+  await t.step(
+    "lifecycle chaos, 1,000+ snapshot deliveries from 8 clients",
+    () =>
+      withAdminSql(async (sql) => {
+        check(
+          await runLifecycleChaos({
+            base: server.url,
+            sql,
+            token,
+            deliveries: 1000,
+            clients: 8,
+            seed: 20261127,
           }),
           1000,
         );

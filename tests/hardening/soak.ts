@@ -4,6 +4,7 @@
 // bodies, 60 s of load). Exits 1 when any suite failed.
 import { accessKeys, runAccess } from "./access.ts";
 import { runChaos } from "./chaos.ts";
+import { runLifecycleChaos } from "./lifecycle_chaos.ts";
 import { printSummary, type Summary } from "./common.ts";
 import { runFaults } from "./faults.ts";
 import { runHostile } from "./hostile.ts";
@@ -38,6 +39,18 @@ await suite(
       events: Math.round(100_000 * scale),
       clients: 8,
       seed: 7,
+    }),
+);
+await suite(
+  "lifecycle chaos",
+  () =>
+    runLifecycleChaos({
+      base: server.url,
+      sql,
+      token,
+      deliveries: Math.round(100_000 * scale),
+      clients: 8,
+      seed: 13,
     }),
 );
 await suite(
