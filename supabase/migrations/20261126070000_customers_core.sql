@@ -489,9 +489,8 @@ revoke all on function private.record_cancellation(uuid, uuid, uuid, timestamptz
 -- contacts under contact locks, and fills what is missing: the name, and a
 -- contact that no customer holds when the customer's slot for it is empty.
 -- Email of A with phone of B returns A and reports B (conflict); a free
--- contact meeting a filled slot is reported in contacts_not_saved. The
--- customer's row stays locked (no key update) to the end of the transaction,
--- which orders this against a concurrent withdrawal of consent.
+-- contact meeting a filled slot is reported in contacts_not_saved. Filling
+-- is one UPDATE of coalesces, so a concurrent fill cannot be overwritten.
 -------------------------------------------------------------------------------
 create function private.resolve_customer(
   p_restaurant_id uuid,
@@ -559,7 +558,7 @@ begin
     conflict := jsonb_build_object('customerId', v_by_phone, 'field', 'phone');
   end if;
 
-  select * into v_customer from public.customers c where c.id = customer_id for no key update;
+  select * into v_customer from public.customers c where c.id = customer_id;
   if v_email_free and v_customer.email_normalized is not null then
     contacts_not_saved := contacts_not_saved || 'email'::text;
   end if;
@@ -592,7 +591,7 @@ revoke all on function private.resolve_customer(uuid, text, text, text, text, te
 -- Marketing opt-in is sticky, and a withdrawal (set_marketing_consent) wins
 -- over every opt-in given before it: the opt-in applies only when it was
 -- given (p_consent_at, default now) after the last withdrawal. Its time is
--- set once. The caller holds the customer's row lock (resolve_customer).
+-- set once.
 -------------------------------------------------------------------------------
 create function private.grant_marketing_opt_in(p_customer_id uuid, p_consent_at timestamptz)
 returns void
@@ -600,17 +599,24 @@ language plpgsql
 set search_path = ''
 as $$
 begin
-  update public.customers c
-  set marketing_opt_in = true, updated_at = now()
-  from public.customer_profiles p
-  where c.id = p_customer_id and p.customer_id = c.id
-    and not c.marketing_opt_in
-    and coalesce(p_consent_at, now()) > coalesce(p.marketing_opt_out_at, '-infinity');
-  if found then
-    update public.customer_profiles p
-    set marketing_opt_in_at = coalesce(p.marketing_opt_in_at, now()), updated_at = now()
-    where p.customer_id = p_customer_id;
+  -- The customer's row lock orders this against a concurrent withdrawal
+  -- (set_marketing_consent updates the same row first), so the withdrawal
+  -- time read below is the latest.
+  perform from public.customers c where c.id = p_customer_id and not c.marketing_opt_in
+  for no key update;
+  if not found then
+    return;
   end if;
+  if coalesce(p_consent_at, now()) <= coalesce(
+    (select p.marketing_opt_out_at from public.customer_profiles p where p.customer_id = p_customer_id),
+    '-infinity'
+  ) then
+    return;
+  end if;
+  update public.customers c set marketing_opt_in = true, updated_at = now() where c.id = p_customer_id;
+  update public.customer_profiles p
+  set marketing_opt_in_at = coalesce(p.marketing_opt_in_at, now()), updated_at = now()
+  where p.customer_id = p_customer_id;
 end
 $$;
 

@@ -97,14 +97,29 @@ $$;
 revoke all on function private.booking_contribution(public.customer_bookings) from public;
 
 -------------------------------------------------------------------------------
--- private.add_to_profile: moves a profile's counters by a contribution delta
--- and reads its dates back through the customer's booking indexes.
+-- private.add_to_profile: moves a profile's counters by a contribution delta.
+-- Its dates move too: extended by p_start (and p_visit, a completed
+-- booking's start) when a booking only adds, or read back through the
+-- customer's booking indexes when one may have shrunk them (p_recount). A
+-- recount first locks the profile, so the read that follows (a statement
+-- of its own, hence a fresh snapshot) sees every booking change committed
+-- by a concurrent transaction that updated this profile before.
 -------------------------------------------------------------------------------
-create function private.add_to_profile(p_customer_id uuid, p_delta integer[])
+create function private.add_to_profile(
+  p_customer_id uuid,
+  p_delta integer[],
+  p_recount boolean,
+  p_start timestamptz default null,
+  p_visit timestamptz default null
+)
 returns void
-language sql
+language plpgsql
 set search_path = ''
 as $$
+begin
+  if p_recount then
+    perform from public.customer_profiles p where p.customer_id = p_customer_id for no key update;
+  end if;
   update public.customer_profiles p
   set total_bookings = p.total_bookings + p_delta[1],
       total_covers = p.total_covers + p_delta[2],
@@ -112,17 +127,25 @@ as $$
       total_late_cancellations = p.total_late_cancellations + p_delta[4],
       total_visits = p.total_visits + p_delta[5],
       total_no_shows = p.total_no_shows + p_delta[6],
-      first_booking_at = (select min(b.starts_at) from public.customer_bookings b where b.customer_id = p_customer_id),
-      last_booking_at = (select max(b.starts_at) from public.customer_bookings b where b.customer_id = p_customer_id),
-      last_visit_at = (
-        select max(b.starts_at) from public.customer_bookings b
-        where b.customer_id = p_customer_id and b.status = 'completed'
-      ),
+      first_booking_at = case when p_recount
+        then (select min(b.starts_at) from public.customer_bookings b where b.customer_id = p_customer_id)
+        else least(p.first_booking_at, p_start) end,
+      last_booking_at = case when p_recount
+        then (select max(b.starts_at) from public.customer_bookings b where b.customer_id = p_customer_id)
+        else greatest(p.last_booking_at, p_start) end,
+      last_visit_at = case when p_recount
+        then (
+          select max(b.starts_at) from public.customer_bookings b
+          where b.customer_id = p_customer_id and b.status = 'completed'
+        )
+        else greatest(p.last_visit_at, p_visit) end,
       updated_at = now()
-  where p.customer_id = p_customer_id
+  where p.customer_id = p_customer_id;
+end
 $$;
 
-revoke all on function private.add_to_profile(uuid, integer[]) from public;
+revoke all on function private.add_to_profile(uuid, integer[], boolean, timestamptz, timestamptz)
+  from public;
 
 -------------------------------------------------------------------------------
 -- private.apply_booking: merges one delivery into a booking's state and moves
@@ -164,6 +187,7 @@ declare
   v_window interval;
   v_status_version timestamptz := p_version;
   v_exists boolean;
+  v_visit timestamptz;
 begin
   if p_version is null then
     raise exception using errcode = 'PT400', message = 'invalid_request',
@@ -260,22 +284,31 @@ begin
   if not applied then
     return;
   end if;
+  v_visit := case when v_new.status = 'completed' then v_new.starts_at end;
   if v_old.customer_id is distinct from v_new.customer_id then
-    -- Moved (or new): out of the old owner's numbers, into the new one's.
+    -- New, or moved: out of the old owner's numbers, into the new one's.
     if v_old.customer_id is not null then
       perform private.add_to_profile(
         v_old.customer_id,
         (select array_agg(-o order by i)
-         from unnest(private.booking_contribution(v_old)) with ordinality as d(o, i))
+         from unnest(private.booking_contribution(v_old)) with ordinality as d(o, i)),
+        true
       );
     end if;
-    perform private.add_to_profile(customer_id, private.booking_contribution(v_new));
+    perform private.add_to_profile(
+      customer_id, private.booking_contribution(v_new), false, v_new.starts_at, v_visit
+    );
   else
+    -- The dates only grow unless the start moved or a visit was taken back.
     perform private.add_to_profile(
       customer_id,
       (select array_agg(n - o order by i)
        from unnest(private.booking_contribution(v_new), private.booking_contribution(v_old))
-         with ordinality as d(n, o, i))
+         with ordinality as d(n, o, i)),
+      v_old.starts_at is distinct from v_new.starts_at
+        or (v_old.status = 'completed' and v_new.status is distinct from 'completed'),
+      v_new.starts_at,
+      v_visit
     );
   end if;
 end

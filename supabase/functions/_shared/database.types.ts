@@ -12,7 +12,13 @@ export type Database = {
     };
     Functions: {
       "add_to_profile": {
-        Args: { "p_customer_id": string; "p_delta": (number)[] };
+        Args: {
+          "p_customer_id": string;
+          "p_delta": (number)[];
+          "p_recount": boolean;
+          "p_start"?: string;
+          "p_visit"?: string;
+        };
         Returns: undefined;
       };
       "apply_booking": {
