@@ -10,7 +10,7 @@ import { type Proxy, startProxy, throughProxy } from "./proxy.ts";
 import { rowName, type Side } from "./sides.ts";
 import type { PathName, PerRequest, RunResult } from "./types.ts";
 import { transactions, verify } from "./verify.ts";
-import { makeWorkload, type WorkloadName } from "./workloads.ts";
+import { CURRENT_ONLY, makeWorkload, type WorkloadName } from "./workloads.ts";
 
 export interface Subject {
   side: Side;
@@ -132,11 +132,14 @@ export async function runMatrix(
 ): Promise<RunResult[]> {
   // Path first, then side: a path's two sides run back to back.
   const order: PathName[] = ["limit", "functions", "seed"];
-  const tasks = order.flatMap((path) =>
+  const allTasks = order.flatMap((path) =>
     subjects.filter((s) => s.side.paths.includes(path)).map((subject) => ({ subject, path }))
   );
   const results: RunResult[] = [];
   for (const workload of options.workloads) {
+    const tasks = CURRENT_ONLY.includes(workload)
+      ? allTasks.filter(({ subject, path }) => subject.side.name === "current" && path !== "seed")
+      : allTasks;
     if (options.measure) {
       for (const { subject, path } of tasks) {
         options.perRequest.set(

@@ -3,8 +3,13 @@
 // requests (run through the SQL function) and the timed requests.
 import type { UpsertRequest } from "../supabase/functions/_shared/schemas.ts";
 
-export type WorkloadName = "new" | "returning" | "replays" | "cross";
-export const WORKLOADS: WorkloadName[] = ["new", "returning", "replays", "cross"];
+export type WorkloadName = "new" | "returning" | "replays" | "cross" | "lifecycle";
+export const WORKLOADS: WorkloadName[] = ["new", "returning", "replays", "cross", "lifecycle"];
+/**
+ * Workloads that need this tree's API (booking status and versions): the
+ * baseline and the seed design do not run them.
+ */
+export const CURRENT_ONLY: WorkloadName[] = ["lifecycle"];
 export const HOT = 100;
 
 export interface Workload {
@@ -107,6 +112,41 @@ export function makeWorkload(name: WorkloadName, restaurantId: string, n: number
       return name === "returning"
         ? { name, setup, requests, customers: HOT, bookings: n }
         : { name, setup: [...setup, ...requests], requests, customers: HOT, bookings: n };
+    }
+    case "lifecycle": {
+      // Booked guests' bookings change: each is resized, then completed or
+      // marked a no-show, each change a newer snapshot of the booking.
+      const m = Math.max(1, Math.floor(n / 2));
+      const email = (i: number) => `regular.${i % HOT}@example.com`;
+      const version = (step: number) =>
+        new Date(Date.UTC(2026, 10, 1) + step * 60_000).toISOString();
+      const snapshot = (i: number, step: number, status: string, extra: number) => ({
+        restaurantId,
+        email: email(i),
+        marketingOptIn: false,
+        booking: {
+          ...booking(i),
+          covers: booking(i).covers + extra,
+          status: status as "confirmed",
+          updatedAt: version(step),
+        },
+      });
+      return {
+        name,
+        setup: [
+          ...Array.from({ length: HOT }, (_, k) => hot(k)),
+          ...Array.from({ length: m }, (_, i) => snapshot(i, 0, "confirmed", 0)),
+        ],
+        requests: [
+          ...Array.from({ length: m }, (_, i) => snapshot(i, 1, "confirmed", 1)),
+          ...Array.from(
+            { length: n - m },
+            (_, i) => snapshot(i, 2, i % 4 === 0 ? "no_show" : "completed", 1),
+          ),
+        ],
+        customers: HOT,
+        bookings: m,
+      };
     }
     case "cross":
       // Email of guest k with the phone of guest k+1: every request conflicts.
