@@ -80,11 +80,15 @@ export async function createRestaurant(
   return row.id;
 }
 
-export async function addStaff(sql: Sql, restaurantId: string): Promise<string> {
+export async function addStaff(
+  sql: Sql,
+  restaurantId: string,
+  role: "owner" | "manager" | "staff" = "staff",
+): Promise<string> {
   const userId = crypto.randomUUID();
   await sql`
-    insert into public.restaurant_memberships (restaurant_id, user_id)
-    values (${restaurantId}, ${userId})`;
+    insert into public.restaurant_memberships (restaurant_id, user_id, role)
+    values (${restaurantId}, ${userId}, ${role})`;
   return userId;
 }
 

@@ -12,10 +12,31 @@ import {
   normalizeName,
 } from "./normalize_core.ts";
 import type { NormalizedPhone } from "./normalize_phone.ts";
-import type { BookingUpdateResult, CancelResult, UpsertResult } from "./responses.ts";
-import type { BookingUpdateRequest, CancelRequest, UpsertRequest } from "./schemas.ts";
+import type {
+  BookingUpdateResult,
+  CancelResult,
+  EraseResult,
+  ExportDocument,
+  LookupResult,
+  UpsertResult,
+} from "./responses.ts";
+import type {
+  BookingUpdateRequest,
+  CancelRequest,
+  EraseRequest,
+  ExportRequest,
+  LookupRequest,
+  UpsertRequest,
+} from "./schemas.ts";
 
-export type { BookingUpdateResult, CancelResult, UpsertResult } from "./responses.ts";
+export type {
+  BookingUpdateResult,
+  CancelResult,
+  EraseResult,
+  ExportDocument,
+  LookupResult,
+  UpsertResult,
+} from "./responses.ts";
 
 /** Field names to report normalization errors under (webhooks use record columns). */
 export interface FieldPaths {
@@ -126,6 +147,61 @@ export async function updateBooking(
       p_version: req.updatedAt ?? receivedAt,
       p_customer_id: given(req.customerId),
     }) as unknown as BookingUpdateResult;
+  } catch (error) {
+    throw toHttpError(error);
+  }
+}
+
+/** Find a guest by id or contact, normalized exactly as the upsert does; never writes. */
+export async function lookupCustomer(
+  db: Db,
+  claims: Claims,
+  req: LookupRequest,
+): Promise<LookupResult> {
+  const email = req.email ? emailOrThrow(req.email, API_PATHS) : null;
+  return await withRegion(db, claims, req.restaurantId, req.phone, API_PATHS, async (phone) => {
+    return await callFunction(db, "customer_lookup", {
+      p_claims: sqlClaims(claims),
+      p_restaurant_id: req.restaurantId,
+      p_customer_id: given(req.customerId),
+      p_email_normalized: given(email?.normalized),
+      p_phone_normalized: given(phone?.e164),
+      p_phone_region: given(phone?.region),
+    }) as unknown as LookupResult;
+  });
+}
+
+/** Everything held about one guest (subject access). */
+export async function exportCustomer(
+  db: Db,
+  claims: Claims,
+  req: ExportRequest,
+): Promise<ExportDocument> {
+  try {
+    return await callFunction(db, "customer_export", {
+      p_claims: sqlClaims(claims),
+      p_restaurant_id: req.restaurantId,
+      p_customer_id: req.customerId,
+    }) as unknown as ExportDocument;
+  } catch (error) {
+    throw toHttpError(error);
+  }
+}
+
+/** Erase a guest's personal data, keeping the anonymous facts on a tombstone. */
+export async function eraseCustomer(
+  db: Db,
+  claims: Claims,
+  req: EraseRequest,
+): Promise<EraseResult> {
+  try {
+    return await callFunction(db, "customer_erase", {
+      p_claims: sqlClaims(claims),
+      p_restaurant_id: req.restaurantId,
+      p_customer_id: req.customerId,
+      p_reason: given(req.reason),
+      p_force: given(req.force),
+    }) as unknown as EraseResult;
   } catch (error) {
     throw toHttpError(error);
   }

@@ -36,6 +36,10 @@ export type Database = {
         Returns: Record<string, unknown>;
       };
       "authorize": { Args: { "p_claims": Json; "p_restaurant_id": string }; Returns: string };
+      "authorize_manager": {
+        Args: { "p_claims": Json; "p_restaurant_id": string };
+        Returns: string;
+      };
       "booking_contribution": {
         Args: {
           "b": Omit<
@@ -89,6 +93,20 @@ export type Database = {
         };
         Returns: Json;
       };
+      "customer_erase": {
+        Args: {
+          "p_claims": Json;
+          "p_customer_id": string;
+          "p_force"?: boolean;
+          "p_reason"?: string;
+          "p_restaurant_id": string;
+        };
+        Returns: Json;
+      };
+      "customer_export": {
+        Args: { "p_claims": Json; "p_customer_id": string; "p_restaurant_id": string };
+        Returns: Json;
+      };
       "customer_json":
         | {
           Args: {
@@ -104,6 +122,17 @@ export type Database = {
           Returns: Json;
         }
         | { Args: { "p_customer_id": string }; Returns: Json };
+      "customer_lookup": {
+        Args: {
+          "p_claims": Json;
+          "p_customer_id"?: string;
+          "p_email_normalized"?: string;
+          "p_phone_normalized"?: string;
+          "p_phone_region"?: string;
+          "p_restaurant_id": string;
+        };
+        Returns: Json;
+      };
       "customers_upsert": {
         Args: {
           "p_booking_cancelled_at"?: string;
@@ -317,6 +346,55 @@ export type Database = {
           },
         ];
       };
+      "customer_erasures": {
+        Row: {
+          "actor_role": string;
+          "actor_sub": string | null;
+          "customer_id": string;
+          "erased_at": string;
+          "forced": boolean;
+          "id": string;
+          "reason": string;
+          "restaurant_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "actor_role": string;
+          "actor_sub"?: string | null;
+          "customer_id": string;
+          "erased_at"?: string;
+          "forced": boolean;
+          "id"?: string;
+          "reason": string;
+          "restaurant_id": string;
+        };
+        Update: {
+          "actor_role"?: string;
+          "actor_sub"?: string | null;
+          "customer_id"?: string;
+          "erased_at"?: string;
+          "forced"?: boolean;
+          "id"?: string;
+          "reason"?: string;
+          "restaurant_id"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "customer_erasures_customer_fkey";
+            columns: ["restaurant_id", "customer_id"];
+            isOneToOne: false;
+            referencedRelation: "customers";
+            referencedColumns: ["restaurant_id", "id"];
+          },
+          {
+            foreignKeyName: "customer_erasures_restaurant_id_fkey";
+            columns: ["restaurant_id"];
+            isOneToOne: false;
+            referencedRelation: "restaurants";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
       "customer_profiles": {
         Row: {
           "customer_id": string;
@@ -389,6 +467,7 @@ export type Database = {
           "created_at": string;
           "email": string | null;
           "email_normalized": string | null;
+          "erased_at": string | null;
           "full_name": string | null;
           "id": string;
           "marketing_opt_in": boolean;
@@ -402,6 +481,7 @@ export type Database = {
           "created_at"?: string;
           "email"?: string | null;
           "email_normalized"?: string | null;
+          "erased_at"?: string | null;
           "full_name"?: string | null;
           "id"?: string;
           "marketing_opt_in"?: boolean;
@@ -414,6 +494,7 @@ export type Database = {
           "created_at"?: string;
           "email"?: string | null;
           "email_normalized"?: string | null;
+          "erased_at"?: string | null;
           "full_name"?: string | null;
           "id"?: string;
           "marketing_opt_in"?: boolean;
@@ -507,6 +588,28 @@ export type Database = {
         Args: {
           "booking_id": string;
           "cancelled_at"?: string;
+          "customer_id"?: string;
+          "email"?: string;
+          "phone"?: string;
+          "restaurant_id": string;
+        };
+        Returns: Json;
+      };
+      "customer_erase": {
+        Args: {
+          "customer_id": string;
+          "force"?: boolean;
+          "reason"?: string;
+          "restaurant_id": string;
+        };
+        Returns: Json;
+      };
+      "customer_export": {
+        Args: { "customer_id": string; "restaurant_id": string };
+        Returns: Json;
+      };
+      "customer_lookup": {
+        Args: {
           "customer_id"?: string;
           "email"?: string;
           "phone"?: string;

@@ -307,6 +307,17 @@ export function toHttpError(error: unknown): HttpError {
       return new HttpError(400, "invalid_request", e.detail ?? "The request is not valid.");
     case "PT403":
       return new HttpError(403, "forbidden", "The caller may not act on this restaurant.");
+    case "PT409":
+      // (phone_region_mismatch is retried by the caller; it lands here only
+      // if the region keeps changing, which is ours to look into: 500.)
+      if (e.message === "has_future_bookings") {
+        return new HttpError(
+          409,
+          "has_future_bookings",
+          "The guest has a booking still to come; erase with force to proceed.",
+        );
+      }
+      break;
     case "PT404":
       switch (e.message) {
         case "customer_not_found":

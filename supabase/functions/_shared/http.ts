@@ -16,6 +16,7 @@ export type ErrorCode =
   | "restaurant_not_found"
   | "customer_not_found"
   | "booking_not_found"
+  | "has_future_bookings"
   | "method_not_allowed"
   | "payload_too_large"
   | "unsupported_media_type"

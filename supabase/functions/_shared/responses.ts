@@ -17,6 +17,8 @@ export interface CustomerJson {
   marketingOptIn: Customer["marketing_opt_in"];
   createdAt: Customer["created_at"];
   updatedAt: Customer["updated_at"];
+  /** Set on an erased guest's tombstone. */
+  erasedAt: Customer["erased_at"];
 }
 
 export interface ProfileJson {
@@ -68,4 +70,46 @@ export interface CancelResult extends CustomerWithProfile {
 export interface BookingUpdateResult extends CustomerWithProfile {
   booking: BookingJson;
   applied: boolean;
+}
+
+export interface LookupResult extends CustomerWithProfile {
+  matchedBy: "id" | "email" | "phone" | "email_and_phone";
+  conflict: { customerId: Customer["id"]; field: "phone" } | null;
+}
+
+type Host = Row<"bookings">;
+type Erasure = Row<"customer_erasures">;
+
+/** The subject-access document (private.customer_export). */
+export interface ExportDocument extends CustomerWithProfile {
+  contacts: {
+    emails: { email: string; display: string }[];
+    phones: { phone: string; display: string }[];
+  };
+  bookings: (BookingJson & {
+    /** The host's public.bookings row for this booking, when it has one. */
+    hostRow: {
+      customerName: Host["customer_name"];
+      customerEmail: Host["customer_email"];
+      customerPhone: Host["customer_phone"];
+      partySize: Host["party_size"];
+      startAt: Host["start_at"];
+      status: Host["status"];
+      marketingOptIn: Host["marketing_opt_in"];
+      cancelledAt: Host["cancelled_at"];
+      createdAt: Host["created_at"];
+      updatedAt: Host["updated_at"];
+    } | null;
+  })[];
+  erasure: {
+    erasedAt: Erasure["erased_at"];
+    reason: Erasure["reason"];
+    actorRole: Erasure["actor_role"];
+  } | null;
+  exportedAt: string;
+}
+
+export interface EraseResult extends CustomerWithProfile {
+  /** false when the guest had already been erased. */
+  erased: boolean;
 }

@@ -79,7 +79,35 @@ export const bookingUpdateRequestSchema = z.strictObject({
   path: ["status"],
 });
 
+export const lookupRequestSchema = z.strictObject({
+  restaurantId: id,
+  customerId: id.nullish(),
+  ...contactFields,
+}).refine((r) => r.customerId != null || hasText(r.email) || hasText(r.phone), {
+  message: "Give a customerId, an email or a phone.",
+  path: ["customerId"],
+});
+
+export const exportRequestSchema = z.strictObject({
+  restaurantId: id,
+  customerId: id,
+});
+
+export const eraseRequestSchema = z.strictObject({
+  restaurantId: id,
+  customerId: id,
+  /** A code, never free text: the erasure record must hold no guest data. */
+  reason: z.string().regex(
+    /^[a-z][a-z0-9_]{0,39}$/,
+    "A code: lower-case letters, digits and _, at most 40 characters.",
+  ).nullish(),
+  force: z.boolean("Must be true or false.").nullish(),
+});
+
 export type UpsertRequest = z.infer<typeof upsertRequestSchema>;
+export type LookupRequest = z.infer<typeof lookupRequestSchema>;
+export type ExportRequest = z.infer<typeof exportRequestSchema>;
+export type EraseRequest = z.infer<typeof eraseRequestSchema>;
 export type BookingUpdateRequest = z.infer<typeof bookingUpdateRequestSchema>;
 export type CancelRequest = z.infer<typeof cancelRequestSchema>;
 
