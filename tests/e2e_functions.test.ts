@@ -177,6 +177,7 @@ Deno.test("customers-upsert via supabase.functions.invoke returns the documented
   assertEquals(Object.keys(customer).sort(), [
     "createdAt",
     "email",
+    "erasedAt",
     "id",
     "marketingOptIn",
     "name",
