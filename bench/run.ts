@@ -19,6 +19,7 @@ import { signHs256 } from "./process.ts";
 import { startProxy } from "./proxy.ts";
 import { renderReport } from "./report.ts";
 import { type PerRequestTable, type RowContext, runMatrix, type Subject } from "./rows.ts";
+import { rights, rightsTables } from "./rights.ts";
 import { currentSide } from "./sides.ts";
 import type { PgbenchResult, RunResult } from "./types.ts";
 
@@ -82,6 +83,7 @@ try {
     }
   }
   const cold = sections.has("cold") ? await coldStarts({ config, databases }, sides) : null;
+  const guestRights = sections.has("rights") ? await rights(config, databases, token) : null;
 
   const report = renderReport({
     version,
@@ -95,7 +97,7 @@ try {
     network,
     pgbench: pgbenchResults,
     cold,
-  });
+  }) + (guestRights ? "\n" + rightsTables(guestRights).join("\n") : "");
   console.log(report);
 
   const out = (file: string) => `${config.root}bench/${file}`;
@@ -111,6 +113,7 @@ try {
         network,
         pgbench: pgbenchResults,
         cold,
+        rights: guestRights,
       },
       null,
       2,
