@@ -168,6 +168,7 @@ Deno.test("customers-upsert via supabase.functions.invoke returns the documented
     "bookingApplied",
     "bookingRecorded",
     "conflict",
+    "consent",
     "contactsNotSaved",
     "created",
     "customer",
@@ -240,7 +241,12 @@ Deno.test("customer-cancel records once; unknown customer and restaurant are 404
     email: "Cancel@example.com",
   }, tokens.staff);
   assertEquals(first.status, 200);
-  assertEquals(Object.keys(first.body).sort(), ["cancellationRecorded", "customer", "profile"]);
+  assertEquals(Object.keys(first.body).sort(), [
+    "cancellationRecorded",
+    "consent",
+    "customer",
+    "profile",
+  ]);
   assertEquals([first.body.cancellationRecorded, first.body.profile.totalCancellations], [true, 1]);
   const again = await invoke("customer-cancel", {
     restaurantId,

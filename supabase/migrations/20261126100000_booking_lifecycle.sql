@@ -584,6 +584,38 @@ $$;
 revoke all on function private.check_booking_change(text, integer) from public;
 
 -------------------------------------------------------------------------------
+-- private.apply_upsert_consents: the consent an upsert brings. Here only
+-- marketingOptIn, an email opt-in, and only when its booking (if any) is
+-- newly recorded; the consent migration replaces this with evidence per
+-- channel (p_consent). Returns the number of grants applied.
+-------------------------------------------------------------------------------
+create function private.apply_upsert_consents(
+  p_claims jsonb,
+  p_restaurant_id uuid,
+  p_customer_id uuid,
+  p_marketing_opt_in boolean,
+  p_consent jsonb,
+  p_consent_at timestamptz,
+  p_booking_id uuid,
+  p_booking_recorded boolean
+)
+returns integer
+language plpgsql
+set search_path = ''
+as $$
+begin
+  if not coalesce(p_marketing_opt_in, false) or (p_booking_id is not null and not p_booking_recorded) then
+    return 0;
+  end if;
+  perform private.grant_marketing_opt_in(p_customer_id, p_consent_at);
+  return 1;
+end
+$$;
+
+revoke all on function private.apply_upsert_consents(jsonb, uuid, uuid, boolean, jsonb, timestamptz, uuid, boolean)
+  from public;
+
+-------------------------------------------------------------------------------
 -- private.customers_upsert
 -- Resolves the customer (resolve_customer), applies the booking's snapshot
 -- (status default 'confirmed', version default now) and an opt-in: one
@@ -604,6 +636,7 @@ create function private.customers_upsert(
   p_phone_region text default null,
   p_marketing_opt_in boolean default false,
   p_consent_at timestamptz default null,
+  p_consent jsonb default null,
   p_booking_id uuid default null,
   p_booking_covers integer default null,
   p_booking_starts_at timestamptz default null,
@@ -648,8 +681,12 @@ begin
     ) b;
   end if;
 
-  if p_marketing_opt_in and (p_booking_id is null or (v_recorded and v_status <> 'cancelled')) then
-    perform private.grant_marketing_opt_in(v_who.customer_id, p_consent_at);
+  -- Consent comes with the booking it was given with, never with a cancelled one.
+  if p_booking_id is null or v_status <> 'cancelled' then
+    perform private.apply_upsert_consents(
+      p_claims, p_restaurant_id, v_who.customer_id, p_marketing_opt_in, p_consent, p_consent_at,
+      p_booking_id, coalesce(v_recorded, false)
+    );
   end if;
 
   return private.customer_json(v_who.customer_id) || jsonb_build_object(
@@ -664,7 +701,7 @@ end
 $$;
 
 revoke all on function private.customers_upsert(
-  jsonb, uuid, text, text, text, text, text, text, boolean, timestamptz,
+  jsonb, uuid, text, text, text, text, text, text, boolean, timestamptz, jsonb,
   uuid, integer, timestamptz, text, timestamptz, timestamptz
 ) from public;
 

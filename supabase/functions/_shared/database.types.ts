@@ -11,6 +11,7 @@ export type Database = {
       [_ in never]: never;
     };
     Functions: {
+      "actor": { Args: { "p_claims": Json }; Returns: string };
       "add_to_profile": {
         Args: {
           "p_customer_id": string;
@@ -34,6 +35,19 @@ export type Database = {
           "p_version": string;
         };
         Returns: Record<string, unknown>;
+      };
+      "apply_upsert_consents": {
+        Args: {
+          "p_booking_id": string;
+          "p_booking_recorded": boolean;
+          "p_claims": Json;
+          "p_consent": Json;
+          "p_consent_at": string;
+          "p_customer_id": string;
+          "p_marketing_opt_in": boolean;
+          "p_restaurant_id": string;
+        };
+        Returns: number;
       };
       "authorize": { Args: { "p_claims": Json; "p_restaurant_id": string }; Returns: string };
       "authorize_manager": {
@@ -80,6 +94,21 @@ export type Database = {
         Args: { "p_actual": string; "p_assumed": string };
         Returns: undefined;
       };
+      "consent_json": { Args: { "p_customer_id": string }; Returns: Json };
+      "consent_state": {
+        Args: { "p_channel": string; "p_customer_id": string };
+        Returns: Database["public"]["Tables"]["consent_events"]["Row"];
+        SetofOptions: {
+          from: "*";
+          to: "consent_events";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      "consent_unsubscribe": {
+        Args: { "p_channel": string; "p_customer_id": string; "p_restaurant_id": string };
+        Returns: Json;
+      };
       "customer_cancel": {
         Args: {
           "p_booking_id": string;
@@ -90,6 +119,21 @@ export type Database = {
           "p_phone_normalized"?: string;
           "p_phone_region"?: string;
           "p_restaurant_id": string;
+        };
+        Returns: Json;
+      };
+      "customer_consent": {
+        Args: {
+          "p_channel": string;
+          "p_claims": Json;
+          "p_customer_id"?: string;
+          "p_email_normalized"?: string;
+          "p_granted": boolean;
+          "p_phone_normalized"?: string;
+          "p_phone_region"?: string;
+          "p_restaurant_id": string;
+          "p_source"?: string;
+          "p_wording"?: string;
         };
         Returns: Json;
       };
@@ -104,6 +148,10 @@ export type Database = {
         Returns: Json;
       };
       "customer_export": {
+        Args: { "p_claims": Json; "p_customer_id": string; "p_restaurant_id": string };
+        Returns: Json;
+      };
+      "customer_export_without_consent": {
         Args: { "p_claims": Json; "p_customer_id": string; "p_restaurant_id": string };
         Returns: Json;
       };
@@ -142,6 +190,7 @@ export type Database = {
           "p_booking_status"?: string;
           "p_booking_version"?: string;
           "p_claims": Json;
+          "p_consent"?: Json;
           "p_consent_at"?: string;
           "p_email"?: string;
           "p_email_normalized"?: string;
@@ -154,10 +203,6 @@ export type Database = {
         };
         Returns: Json;
       };
-      "grant_marketing_opt_in": {
-        Args: { "p_consent_at": string; "p_customer_id": string };
-        Returns: undefined;
-      };
       "install_booking_webhooks": { Args: Record<PropertyKey, never>; Returns: boolean };
       "is_member": { Args: { "p_restaurant_id": string }; Returns: boolean };
       "lock_booking": {
@@ -167,6 +212,15 @@ export type Database = {
       "lock_contacts": {
         Args: { "p_email": string; "p_phone": string; "p_restaurant_id": string };
         Returns: undefined;
+      };
+      "marketable_customers": {
+        Args: { "p_channel": string; "p_claims": Json; "p_restaurant_id": string };
+        Returns: {
+          "contact": string;
+          "customer_id": string;
+          "granted_at": string;
+          "name": string;
+        }[];
       };
       "profile_counts": { Args: { "p_customer_id": string }; Returns: Json };
       "profile_drift": {
@@ -185,6 +239,20 @@ export type Database = {
           >;
         };
         Returns: Json;
+      };
+      "record_consent": {
+        Args: {
+          "p_actor": string;
+          "p_channel": string;
+          "p_customer_id": string;
+          "p_grant": boolean;
+          "p_idempotency_key"?: string;
+          "p_occurred_at"?: string;
+          "p_restaurant_id": string;
+          "p_source": string;
+          "p_wording"?: string;
+        };
+        Returns: boolean;
       };
       "recount_profile": { Args: { "p_customer_id": string }; Returns: undefined };
       "resolve_customer": {
@@ -275,6 +343,104 @@ export type Database = {
           },
           {
             foreignKeyName: "bookings_restaurant_id_fkey";
+            columns: ["restaurant_id"];
+            isOneToOne: false;
+            referencedRelation: "restaurants";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "consent_events": {
+        Row: {
+          "action": string;
+          "actor": string;
+          "channel": string;
+          "customer_id": string;
+          "id": string;
+          "idempotency_key": string | null;
+          "occurred_at": string;
+          "recorded_at": string;
+          "restaurant_id": string;
+          "source": string;
+          "wording_id": string | null;
+        };
+        ComputedFields: never;
+        Insert: {
+          "action": string;
+          "actor": string;
+          "channel": string;
+          "customer_id": string;
+          "id"?: string;
+          "idempotency_key"?: string | null;
+          "occurred_at": string;
+          "recorded_at"?: string;
+          "restaurant_id": string;
+          "source": string;
+          "wording_id"?: string | null;
+        };
+        Update: {
+          "action"?: string;
+          "actor"?: string;
+          "channel"?: string;
+          "customer_id"?: string;
+          "id"?: string;
+          "idempotency_key"?: string | null;
+          "occurred_at"?: string;
+          "recorded_at"?: string;
+          "restaurant_id"?: string;
+          "source"?: string;
+          "wording_id"?: string | null;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "consent_events_customer_fkey";
+            columns: ["restaurant_id", "customer_id"];
+            isOneToOne: false;
+            referencedRelation: "customers";
+            referencedColumns: ["restaurant_id", "id"];
+          },
+          {
+            foreignKeyName: "consent_events_restaurant_id_fkey";
+            columns: ["restaurant_id"];
+            isOneToOne: false;
+            referencedRelation: "restaurants";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "consent_events_wording_id_fkey";
+            columns: ["wording_id"];
+            isOneToOne: false;
+            referencedRelation: "consent_wordings";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "consent_wordings": {
+        Row: {
+          "channel": string;
+          "created_at": string;
+          "id": string;
+          "restaurant_id": string;
+          "wording": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "channel": string;
+          "created_at"?: string;
+          "id"?: string;
+          "restaurant_id": string;
+          "wording": string;
+        };
+        Update: {
+          "channel"?: string;
+          "created_at"?: string;
+          "id"?: string;
+          "restaurant_id"?: string;
+          "wording"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "consent_wordings_restaurant_id_fkey";
             columns: ["restaurant_id"];
             isOneToOne: false;
             referencedRelation: "restaurants";
@@ -595,6 +761,19 @@ export type Database = {
         };
         Returns: Json;
       };
+      "customer_consent": {
+        Args: {
+          "channel": string;
+          "customer_id"?: string;
+          "email"?: string;
+          "granted": boolean;
+          "phone"?: string;
+          "restaurant_id": string;
+          "source"?: string;
+          "wording"?: string;
+        };
+        Returns: Json;
+      };
       "customer_erase": {
         Args: {
           "customer_id": string;
@@ -631,6 +810,15 @@ export type Database = {
           "restaurant_id": string;
         };
         Returns: Json;
+      };
+      "marketable_customers": {
+        Args: { "channel": string; "restaurant_id": string };
+        Returns: {
+          "contact": string;
+          "customer_id": string;
+          "granted_at": string;
+          "name": string;
+        }[];
       };
       "set_marketing_consent": {
         Args: { "customer_id": string; "opt_in": boolean; "restaurant_id": string };

@@ -46,9 +46,19 @@ export interface BookingJson {
   updatedAt: Booking["updated_at"];
 }
 
+type ConsentEvent = Row<"consent_events">;
+
+/** A channel's consent now: its latest event. */
+export interface ChannelConsent {
+  state: "granted" | "withdrawn" | "none";
+  at: ConsentEvent["occurred_at"] | null;
+  source: ConsentEvent["source"] | null;
+}
+
 export interface CustomerWithProfile {
   customer: CustomerJson;
   profile: ProfileJson;
+  consent: { email: ChannelConsent; sms: ChannelConsent };
 }
 
 export interface UpsertResult extends CustomerWithProfile {
