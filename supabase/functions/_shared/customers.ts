@@ -97,6 +97,8 @@ export async function upsertCustomer(
       p_phone_region: given(phone?.region),
       p_marketing_opt_in: req.marketingOptIn,
       p_consent_at: given(options.consentAt),
+      // jsonb: sent as JSON text (node-postgres would send an array as a SQL array).
+      p_consent: req.consent?.length ? JSON.stringify(req.consent) : undefined,
       p_booking_id: given(booking?.id),
       p_booking_covers: given(booking?.covers),
       p_booking_starts_at: given(booking?.startsAt),

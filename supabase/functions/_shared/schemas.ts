@@ -45,11 +45,29 @@ export const bookingSchema = z.strictObject({
   updatedAt: timestamp.nullish(),
 });
 
+export const CHANNELS = ["email", "sms"] as const;
+export const CONSENT_SOURCES = ["booking", "staff", "import", "unsubscribe_link", "api"] as const;
+const channel = z.enum(CHANNELS, "One of email, sms.");
+const consentSource = z.enum(CONSENT_SOURCES, `One of ${CONSENT_SOURCES.join(", ")}.`);
+const wording = z.string().trim().min(1, "Must not be empty.").max(
+  2000,
+  "At most 2000 characters.",
+);
+
+/** A grant an upsert brings, with its evidence. */
+export const consentGrantSchema = z.strictObject({
+  channel,
+  granted: z.literal(true, "An upsert only grants; withdraw with customer-consent."),
+  source: consentSource.nullish(),
+  wording: wording.nullish(),
+});
+
 export const upsertRequestSchema = z.strictObject({
   restaurantId: id,
   name: text(200).nullish(),
   ...contactFields,
   marketingOptIn: z.boolean("Must be true or false.").default(false),
+  consent: z.array(consentGrantSchema).max(4, "At most 4 grants.").nullish(),
   booking: bookingSchema.nullish(),
 }).refine((r) => hasText(r.email) || hasText(r.phone), {
   message: "Give at least one of email or phone.",

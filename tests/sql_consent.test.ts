@@ -1,0 +1,172 @@
+// Marketing consent with evidence, in SQL: per channel, an append-only
+// history; the state is the latest event; upserts only grant; replays and
+// repeated withdrawals add nothing; a withdrawal racing a grant follows the
+// event times; marketing lists never hold a withdrawn guest.
+import { assert, assertEquals, assertRejects } from "./assert.ts";
+import { callFunction, type Db } from "../supabase/functions/_shared/db.ts";
+import { upsertCustomer } from "../supabase/functions/_shared/customers.ts";
+import type { Claims } from "../supabase/functions/_shared/auth.ts";
+import { adminSql, claims, createRestaurant, type Sql, testDb } from "./helpers.ts";
+
+let sql: Sql;
+let db: Db;
+Deno.test.beforeEach(() => {
+  sql = adminSql();
+  db = testDb(8);
+});
+Deno.test.afterEach(async () => {
+  await sql.end({ timeout: 1 });
+  await db.end();
+});
+
+const service = claims.service as Claims;
+// deno-lint-ignore no-explicit-any
+type Body = Record<string, any>;
+
+async function consent(
+  restaurantId: string,
+  customerId: string,
+  channel: string,
+  granted: boolean,
+  extra: Body = {},
+) {
+  return await callFunction(db, "customer_consent", {
+    p_claims: JSON.stringify(service),
+    p_restaurant_id: restaurantId,
+    p_customer_id: customerId,
+    p_channel: channel,
+    p_granted: granted,
+    ...extra,
+  }) as Body;
+}
+
+async function events(customerId: string) {
+  return await sql`
+    select e.channel, e.action, e.source, w.wording from public.consent_events e
+    left join public.consent_wordings w on w.id = e.wording_id
+    where e.customer_id = ${customerId} order by e.occurred_at, e.recorded_at`;
+}
+
+Deno.test("each transition per channel, with its evidence; the email state is marketingOptIn", async () => {
+  const restaurantId = await createRestaurant(sql);
+  const g = await upsertCustomer(db, service, {
+    restaurantId,
+    email: "c1@example.com",
+    marketingOptIn: false,
+  });
+  assertEquals([g.consent.email.state, g.consent.sms.state], ["none", "none"]);
+  const smsOn = await consent(restaurantId, g.customer.id, "sms", true, {
+    p_source: "staff",
+    p_wording: "Texts about events, at most monthly.",
+  });
+  assertEquals([smsOn.recorded, smsOn.consent.sms.state, smsOn.customer.marketingOptIn], [
+    true,
+    "granted",
+    false,
+  ]);
+  const emailOn = await consent(restaurantId, g.customer.id, "email", true);
+  assertEquals([emailOn.consent.email.state, emailOn.customer.marketingOptIn], ["granted", true]);
+  assert(emailOn.profile.marketingOptInAt);
+  const emailOff = await consent(restaurantId, g.customer.id, "email", false);
+  assertEquals([emailOff.consent.email.state, emailOff.customer.marketingOptIn], [
+    "withdrawn",
+    false,
+  ]);
+  assertEquals(emailOff.consent.sms.state, "granted", "channels are independent");
+  const again = await consent(restaurantId, g.customer.id, "email", false);
+  assertEquals(again.recorded, false, "a repeated withdrawal adds nothing");
+  assertEquals(
+    [...await events(g.customer.id)].map((e) => [e.channel, e.action, e.source, e.wording]),
+    [
+      ["sms", "grant", "staff", "Texts about events, at most monthly."],
+      ["email", "grant", "api", null],
+      ["email", "withdraw", "api", null],
+    ],
+  );
+  await assertRejects(
+    () => sql`delete from public.consent_events where customer_id = ${g.customer.id}`,
+    (e: { message?: string }) => e.message === "append_only",
+  );
+});
+
+Deno.test("upserts only grant: unticked is not a withdrawal; a replayed booking adds no second event", async () => {
+  const restaurantId = await createRestaurant(sql);
+  const booking = { id: crypto.randomUUID(), covers: 2 };
+  const first = await upsertCustomer(db, service, {
+    restaurantId,
+    email: "c2@example.com",
+    marketingOptIn: true,
+    consent: [{ channel: "sms", granted: true, wording: "Texts" }],
+    booking,
+  });
+  assertEquals([first.consent.email.state, first.consent.sms.state], ["granted", "granted"]);
+  await upsertCustomer(db, service, {
+    restaurantId,
+    email: "c2@example.com",
+    marketingOptIn: true,
+    booking,
+  });
+  const unticked = await upsertCustomer(db, service, {
+    restaurantId,
+    email: "c2@example.com",
+    marketingOptIn: false,
+  });
+  assertEquals(unticked.consent.email.state, "granted");
+  assertEquals((await events(first.customer.id)).length, 2);
+  await assertRejects(
+    () =>
+      upsertCustomer(db, service, {
+        restaurantId,
+        email: "c2@example.com",
+        marketingOptIn: false,
+        consent: [{ channel: "email", granted: false as unknown as true }],
+      }),
+    (e: { status?: number }) => e.status === 400,
+  );
+});
+
+Deno.test("a withdrawal racing a grant: the state follows the event times, the history keeps both", async () => {
+  const restaurantId = await createRestaurant(sql);
+  const g = await upsertCustomer(db, service, {
+    restaurantId,
+    email: "c3@example.com",
+    marketingOptIn: false,
+  });
+  for (let i = 0; i < 10; i++) {
+    await Promise.all([
+      consent(restaurantId, g.customer.id, "email", true, { p_wording: `grant ${i}` }),
+      consent(restaurantId, g.customer.id, "email", false, { p_wording: `withdraw ${i}` }),
+    ]);
+    const [latest] = await sql`
+      select action from public.consent_events where customer_id = ${g.customer.id} and channel = 'email'
+      order by occurred_at desc, action desc limit 1`;
+    const [{ marketing_opt_in }] = await sql`
+      select marketing_opt_in from public.customers where id = ${g.customer.id}`;
+    assertEquals(marketing_opt_in, latest.action === "grant", `round ${i}`);
+  }
+  assertEquals((await events(g.customer.id)).length, 20);
+});
+
+Deno.test("marketable_customers lists granted guests of the channel only, never a withdrawn one", async () => {
+  const restaurantId = await createRestaurant(sql);
+  const ids: string[] = [];
+  for (const [i, optIn] of [true, true, false].entries()) {
+    ids.push(
+      (await upsertCustomer(db, service, {
+        restaurantId,
+        email: `m${i}@example.com`,
+        marketingOptIn: optIn,
+      })).customer.id,
+    );
+  }
+  await consent(restaurantId, ids[1], "email", false);
+  const list = await sql`
+    select customer_id, contact from private.marketable_customers(${
+    sql.json(service as never)
+  }, ${restaurantId}, 'email')`;
+  assertEquals(list.map((r) => [r.customer_id, r.contact]), [[ids[0], "m0@example.com"]]);
+  const sms = await sql`select * from private.marketable_customers(${
+    sql.json(service as never)
+  }, ${restaurantId}, 'sms')`;
+  assertEquals(sms.length, 0);
+});
