@@ -4,14 +4,17 @@ import { LOCAL_JWT_SECRET } from "./lib/jwt.ts";
 import { main } from "./lib/main.ts";
 import { DENO } from "./lib/paths.ts";
 import { runStep } from "./lib/run.ts";
-import { withTestDatabase } from "./lib/testdb.ts";
+import { testCluster, withFreshDatabase } from "./lib/testdb.ts";
 
 await main(() =>
-  withTestDatabase("customers_soak", "npm run soak", async ({ url }) => {
-    const result = await runStep("soak", DENO, ["run", "-A", "tests/hardening/soak.ts"], {
-      TEST_DB_URL: url,
-      SUPABASE_JWT_SECRET: LOCAL_JWT_SECRET,
-    });
-    return result.code;
-  })
+  withFreshDatabase(
+    { cluster: testCluster("npm run soak"), prefix: "customers_soak" },
+    async ({ url }) => {
+      const result = await runStep("soak", DENO, ["run", "-A", "tests/hardening/soak.ts"], {
+        TEST_DB_URL: url,
+        SUPABASE_JWT_SECRET: LOCAL_JWT_SECRET,
+      });
+      return result.code;
+    },
+  )
 );

@@ -61,7 +61,7 @@ await main(async () => {
       port: PORT,
       // Its log lines go to this terminal; it is ready once it answers.
       ready: { method: "OPTIONS" },
-      inherit: true,
+      output: "inherit",
     });
     const staffToken = await signJwt({
       iss: `http://127.0.0.1:${PORT}/auth/v1`,

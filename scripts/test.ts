@@ -9,7 +9,7 @@ import { LOCAL_JWT_SECRET } from "./lib/jwt.ts";
 import { main, UserError } from "./lib/main.ts";
 import { DENO } from "./lib/paths.ts";
 import { runStep } from "./lib/run.ts";
-import { withTestDatabase } from "./lib/testdb.ts";
+import { testCluster, withFreshDatabase } from "./lib/testdb.ts";
 import { typesAreFresh } from "./lib/types.ts";
 
 // deno-lint-ignore no-control-regex
@@ -54,41 +54,44 @@ async function lintDatabase(url: string) {
 
 await main(async () => {
   try {
-    await withTestDatabase("customers_test", "npm test", async ({ url }) => {
-      if (!args.includes("--only-tests")) {
-        console.log("\n== generated database types");
-        if (typesAreFresh(url)) {
-          console.log("supabase/functions/_shared/database.types.ts is up to date");
-        } else {
-          failures++;
-          console.log(
-            "STALE: supabase/functions/_shared/database.types.ts; run `npm run gen:types`",
-          );
+    await withFreshDatabase(
+      { cluster: testCluster("npm test"), prefix: "customers_test" },
+      async ({ url }) => {
+        if (!args.includes("--only-tests")) {
+          console.log("\n== generated database types");
+          if (typesAreFresh(url)) {
+            console.log("supabase/functions/_shared/database.types.ts is up to date");
+          } else {
+            failures++;
+            console.log(
+              "STALE: supabase/functions/_shared/database.types.ts; run `npm run gen:types`",
+            );
+          }
+          await lintDatabase(url);
+          await step("deno fmt --check", DENO, ["fmt", "--check"]);
+          await step("deno lint", DENO, ["lint"]);
+          // Everything: the functions, the tooling, the tests, the bench, the example.
+          await step("deno check", DENO, [
+            "check",
+            ...["supabase/functions", "scripts", "tests", "bench", "examples"],
+          ]);
         }
-        await lintDatabase(url);
-        await step("deno fmt --check", DENO, ["fmt", "--check"]);
-        await step("deno lint", DENO, ["lint"]);
-        // Everything: the functions, the tooling, the tests, the bench, the example.
-        await step("deno check", DENO, [
-          "check",
-          ...["supabase/functions", "scripts", "tests", "bench", "examples"],
-        ]);
-      }
-      const filter = args.filter((a) => !a.startsWith("--"));
-      const result = await step("deno test", DENO, ["test", "-A", "--no-prompt", ...filter], {
-        TEST_DB_URL: url,
-        SUPABASE_JWT_SECRET: LOCAL_JWT_SECRET,
-      });
-      const summary = /(\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/.exec(
-        result.out.replace(ANSI, ""),
-      );
-      if (summary) {
-        passed = Number(summary[1]);
-        failed = Number(summary[2]);
-      } else if (result.code !== 0) {
-        failed = 1;
-      }
-    });
+        const filter = args.filter((a) => !a.startsWith("--"));
+        const result = await step("deno test", DENO, ["test", "-A", "--no-prompt", ...filter], {
+          TEST_DB_URL: url,
+          SUPABASE_JWT_SECRET: LOCAL_JWT_SECRET,
+        });
+        const summary = /(\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/.exec(
+          result.out.replace(ANSI, ""),
+        );
+        if (summary) {
+          passed = Number(summary[1]);
+          failed = Number(summary[2]);
+        } else if (result.code !== 0) {
+          failed = 1;
+        }
+      },
+    );
   } catch (error) {
     failures++;
     console.error(error instanceof UserError ? error.message : error);

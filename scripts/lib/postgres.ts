@@ -20,6 +20,7 @@ import { createHash } from "node:crypto";
 import { tmpdir, userInfo } from "node:os";
 import path from "node:path";
 import process from "node:process";
+import { UserError } from "./main.ts";
 import { assertPortFree } from "./net.ts";
 import { ROOT } from "./paths.ts";
 
@@ -65,6 +66,7 @@ export async function ensurePostgres(options: ClusterOptions): Promise<Cluster> 
   const run = (command: string, args: string[]) =>
     spawnSync(path.join(bin, "bin", command), args, {
       ...(user ?? {}),
+      cwd: "/",
       encoding: "utf8",
       env: { ...Deno.env.toObject(), LC_ALL: "C", LC_MESSAGES: "C" },
     });
@@ -74,6 +76,7 @@ export async function ensurePostgres(options: ClusterOptions): Promise<Cluster> 
   const pgCtlAsync = async (args: string[]) => {
     const result = await new Deno.Command(path.join(bin, "bin", "pg_ctl"), {
       args: ["-D", dataDir, ...args],
+      cwd: "/",
       env: { LC_ALL: "C", LC_MESSAGES: "C" },
       uid: user?.uid,
       gid: user?.gid,
@@ -92,7 +95,7 @@ export async function ensurePostgres(options: ClusterOptions): Promise<Cluster> 
   if (running?.port === options.port) {
     pgCtl(["stop", "-m", "fast", "-w"]);
   } else if (running) {
-    throw new Error(
+    throw new UserError(
       `${dataDir} is in use by another PostgreSQL (pid ${running.pid}, port ${running.port}); ` +
         "stop that run first.",
     );
@@ -135,7 +138,8 @@ type Run = (command: string, args: string[]) => ReturnType<typeof spawnSync>;
 
 function initdb(dataDir: string, user: Ids | null, run: Run) {
   rmSync(dataDir, { recursive: true, force: true });
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  mkdirSync(path.dirname(dataDir), { recursive: true });
+  mkdirSync(dataDir, { mode: 0o700 });
   if (user) Deno.chownSync(dataDir, user.uid, user.gid);
   // The password file must be readable by the user initdb runs as.
   const pwfile = path.join(tmpdir(), `pg-password-${crypto.randomUUID()}`);
@@ -175,9 +179,13 @@ function postgresUser(): Ids | null {
   }
 }
 
-/** True when `user` (or we) may do `test <flag> target`, e.g. reach and run a binary. */
+/**
+ * True when `user` (or we) may do `test <flag> target`, e.g. reach and run a
+ * binary. Every process run as that user starts in / : it could not enter
+ * our working directory (a private clone) and would fail before exec.
+ */
 function canAccess(user: Ids | null, flag: "-x" | "-w", target: string): boolean {
-  return spawnSync("test", [flag, target], user ?? {}).status === 0;
+  return spawnSync("test", [flag, target], { ...(user ?? {}), cwd: "/" }).status === 0;
 }
 
 /**
@@ -190,7 +198,9 @@ function binaries(user: Ids | null): string {
   const packageDir = path.join(ROOT, "node_modules", PG_PACKAGE);
   const native = path.join(packageDir, "native");
   if (!existsSync(path.join(native, "bin", "pg_ctl"))) {
-    throw new Error(`PostgreSQL binaries not found in node_modules/${PG_PACKAGE}: run npm install`);
+    throw new UserError(
+      `PostgreSQL binaries not found in node_modules/${PG_PACKAGE}: run npm install`,
+    );
   }
   if (canAccess(user, "-x", path.join(native, "bin", "postgres"))) return native;
   const version = JSON.parse(readFileSync(path.join(packageDir, "package.json"), "utf8")).version;
@@ -198,11 +208,16 @@ function binaries(user: Ids | null): string {
   if (!existsSync(path.join(shared, "bin", "pg_ctl"))) {
     const partial = `${shared}.${process.pid}.partial`;
     cpSync(native, partial, { recursive: true, verbatimSymlinks: true });
-    rmSync(shared, { recursive: true, force: true });
-    renameSync(partial, shared);
+    // Renamed whole, so the shared copy is never half made; when another run
+    // got there first (the rename fails on its folder), ours goes.
+    try {
+      renameSync(partial, shared);
+    } catch {
+      rmSync(partial, { recursive: true, force: true });
+    }
   }
   if (!canAccess(user, "-x", path.join(shared, "bin", "postgres"))) {
-    throw new Error(
+    throw new UserError(
       `The postgres user cannot run PostgreSQL from ${shared}; make it readable to that user.`,
     );
   }
@@ -217,7 +232,10 @@ function dataDirectory(name: string, user: Ids | null): string {
   const local = path.join(ROOT, ".local");
   mkdirSync(local, { recursive: true });
   if (!user || canAccess(user, "-x", local)) return path.join(local, name);
-  return path.join(sharedDataDir(ROOT), name);
+  const shared = sharedDataDir(ROOT);
+  mkdirSync(shared, { recursive: true });
+  chmodSync(shared, 0o755);
+  return path.join(shared, name);
 }
 
 /** Where the clusters of the clone at `root` keep their data when .local is out of reach. */

@@ -18,13 +18,17 @@ export interface StartOptions {
   ready?: "listening" | RequestInit;
   /** Extra `deno run` flags, e.g. ["--inspect=127.0.0.1:0"]. */
   denoFlags?: string[];
-  /** Let the server's output through to ours instead of keeping it in its log. */
-  inherit?: boolean;
+  /**
+   * Where its output goes: "log" (default) keeps it in a file for `logs`;
+   * "inherit" lets it through to ours; "discard" drops it, and spawns deno
+   * directly (no shell in between, for the benchmark's cold-start timing).
+   */
+  output?: "log" | "inherit" | "discard";
   /** A fixed port instead of a free one. */
   port?: number;
   /**
-   * Open the V8 inspector on a free local port, for heapAfterGc(). Its two
-   * banner lines are left out of `logs`.
+   * Open the V8 inspector on a free local port, for heapAfterGc(). The
+   * runtime's own lines about it are left out of `logs`.
    */
   inspect?: boolean;
 }
@@ -50,7 +54,9 @@ export interface StartedServer {
   heapAfterGc(): Promise<number>;
 }
 
-const INSPECTOR = /^(Debugger listening on ws:|Visit chrome:\/\/inspect)/;
+// What the runtime itself prints about the inspector, not the server's own lines.
+const INSPECTOR =
+  /^(Debugger listening on ws:|Visit chrome:\/\/inspect|Debugger session (started|ended))/;
 const LISTENING = /"msg":"listening","url":"([^"]+)"|Listening on (http:\/\/\S+?)\/?$/m;
 
 /**
@@ -64,7 +70,6 @@ const LISTENING = /"msg":"listening","url":"([^"]+)"|Listening on (http:\/\/\S+?
  */
 export async function startServer(options: StartOptions): Promise<StartedServer> {
   const port = options.port ?? freePort();
-  const logFile = await Deno.makeTempFile({ prefix: "customers-server-", suffix: ".log" });
   const deno = [
     Deno.execPath(),
     "run",
@@ -75,8 +80,14 @@ export async function startServer(options: StartOptions): Promise<StartedServer>
     ...(options.denoFlags ?? []),
     ...options.args,
   ];
-  const child = new Deno.Command(options.inherit ? deno[0] : "sh", {
-    args: options.inherit ? deno.slice(1) : ["-c", 'exec "$@" >"$0" 2>&1', logFile, ...deno],
+  const output = options.output ?? "log";
+  const direct = output !== "log";
+  if (direct && typeof options.ready !== "object") {
+    throw new Error("a server whose output is not logged is ready by a request, not a log line");
+  }
+  const logFile = await Deno.makeTempFile({ prefix: "customers-server-", suffix: ".log" });
+  const child = new Deno.Command(direct ? deno[0] : "sh", {
+    args: direct ? deno.slice(1) : ["-c", 'exec "$@" >"$0" 2>&1', logFile, ...deno],
     cwd: ROOT,
     env: {
       ...options.env,
@@ -84,8 +95,8 @@ export async function startServer(options: StartOptions): Promise<StartedServer>
       DENO_SERVE_ADDRESS: `tcp:127.0.0.1:${port}`,
     },
     stdin: "null",
-    stdout: options.inherit ? "inherit" : "null",
-    stderr: options.inherit ? "inherit" : "null",
+    stdout: output === "inherit" ? "inherit" : "null",
+    stderr: output === "inherit" ? "inherit" : "null",
   }).spawn();
   let exited = false;
   const status = child.status.finally(() => (exited = true));
@@ -106,7 +117,7 @@ export async function startServer(options: StartOptions): Promise<StartedServer>
     const peak = peakRssMiB();
     if (!exited) child.kill("SIGTERM");
     await status;
-    kept = options.inherit ? [] : read();
+    kept = direct ? [] : read();
     await Deno.remove(logFile).catch(() => {});
     return peak;
   };
@@ -151,7 +162,7 @@ export async function startServer(options: StartOptions): Promise<StartedServer>
     stop,
     exited: status.then((s) => s.code),
     heapAfterGc: () => {
-      const text = options.inherit ? "" : Deno.readTextFileSync(logFile);
+      const text = direct ? "" : Deno.readTextFileSync(logFile);
       const ws = /^Debugger listening on (ws:\/\/\S+)/m.exec(text)?.[1];
       if (!ws) return Promise.reject(new Error("heapAfterGc needs a server started with inspect"));
       return heapAfterGc(ws);
@@ -169,7 +180,7 @@ export function spawnServer(
     args,
     env,
     ready: options.firstRequest ?? { method: "OPTIONS" },
-    inherit: options.quiet === false,
+    output: options.quiet === false ? "inherit" : "discard",
   });
 }
 
