@@ -1,5 +1,5 @@
 // Test fixtures: the migrated test database (TEST_DB_URL, made by
-// scripts/test.mjs), tokens signed like Supabase's, and a real functions
+// scripts/test.ts), tokens signed like Supabase's, and a real functions
 // server started as its own process.
 import postgres from "postgres";
 import { createSql, type Sql } from "../supabase/functions/_shared/db.ts";
