@@ -3,9 +3,14 @@
 // (examples/invoke.mjs, supabase-js on Node) runs as pasted; Ctrl-C stops
 // everything; a second start keeps the data; a taken port is one sentence.
 import { freePort } from "../scripts/lib/net.ts";
+import { clusterDataDir } from "../scripts/lib/postgres.ts";
 import { assert, assertEquals } from "./assert.ts";
 
 const DATA = "start-smoke";
+// Under .local/, or elsewhere as root when the postgres user cannot reach it.
+const DATA_DIR = clusterDataDir(DATA);
+/** Every stack a test started: stopped after it, even when an assertion failed. */
+const stacks: Started[] = [];
 
 interface Started {
   output: () => string;
@@ -41,17 +46,20 @@ async function start(ports: { port: number; dbPort: number }): Promise<Started> 
     }
   };
   const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
-  const status = child.status.then(async (s) => (await pumps, s));
+  let exited = false;
+  const status = child.status.then(async (s) => (exited = true, await pumps, s));
   // Up when the banner is out (the server answers by then); down if the process exits first.
   await Promise.race([banner, status]);
-  return {
+  const started = {
     output: () => text,
     status,
     stop: () => {
-      child.kill("SIGINT");
+      if (!exited) child.kill("SIGINT");
       return status;
     },
   };
+  stacks.push(started);
+  return started;
 }
 
 /** The example command the banner prints, run as pasted into a shell. */
@@ -76,8 +84,11 @@ async function runPrintedExample(banner: string) {
   };
 }
 
-Deno.test.beforeEach(() => Deno.remove(`.local/${DATA}`, { recursive: true }).catch(() => {}));
-Deno.test.afterEach(() => Deno.remove(`.local/${DATA}`, { recursive: true }).catch(() => {}));
+Deno.test.beforeEach(() => Deno.remove(DATA_DIR, { recursive: true }).catch(() => {}));
+Deno.test.afterEach(async () => {
+  for (const stack of stacks.splice(0)) await stack.stop();
+  await Deno.remove(DATA_DIR, { recursive: true }).catch(() => {});
+});
 
 Deno.test("npm start: the printed example runs, Ctrl-C stops everything, the data stays", async () => {
   const ports = { port: freePort(), dbPort: freePort() };
@@ -123,7 +134,7 @@ for (const taken of ["PORT", "DB_PORT"] as const) {
     );
     assertEquals(output.split("\n").length, 1, `one sentence, no stack trace:\n${output}`);
     assert(!output.includes("Customers module"), "no banner");
-    assertEquals(await Deno.stat(`.local/${DATA}`).then(() => true, () => false), false);
+    assertEquals(await Deno.stat(DATA_DIR).then(() => true, () => false), false);
   });
 }
 

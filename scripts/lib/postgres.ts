@@ -224,6 +224,11 @@ function binaries(user: Ids | null): string {
   return shared;
 }
 
+/** The data directory of the embedded cluster `name` (see dataDirectory). */
+export function clusterDataDir(name: string): string {
+  return dataDirectory(name, postgresUser());
+}
+
 /**
  * .local/<name>, or, when the `postgres` user cannot reach .local (a clone in
  * a private folder, as root), a folder of the same name in a shared place.
