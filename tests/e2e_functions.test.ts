@@ -3,6 +3,7 @@
 import { createClient, FunctionsHttpError } from "@supabase/supabase-js";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { assert, assertEquals } from "./assert.ts";
+import { b64url } from "../scripts/lib/jwt.ts";
 import {
   addStaff,
   adminSql,
@@ -87,15 +88,16 @@ Deno.test.beforeAll(async () => {
     await setup.end({ timeout: 1 });
   }
 });
-Deno.test.afterAll(() => server?.stop());
+Deno.test.afterAll(async () => {
+  await server?.stop();
+});
 Deno.test.beforeEach(() => {
   sql = adminSql();
 });
 Deno.test.afterEach(() => sql.end({ timeout: 1 }));
 
-function b64(value: unknown): string {
-  return btoa(JSON.stringify(value)).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
-}
+/** A JSON segment of a hand-made JWT. */
+const b64 = (value: unknown) => b64url(JSON.stringify(value));
 
 /** supabase-js as an app would use it; the token replaces the anon key's Authorization. */
 function client(token?: string, key = "anon-key-not-used") {

@@ -41,7 +41,9 @@ Deno.test.beforeAll(async () => {
     await setup.end({ timeout: 1 });
   }
 });
-Deno.test.afterAll(() => server?.stop());
+Deno.test.afterAll(async () => {
+  await server?.stop();
+});
 Deno.test.beforeEach(() => {
   sql = adminSql();
 });

@@ -24,9 +24,11 @@ const keys = await accessKeys();
 const token = await signToken({ role: "service_role" });
 let server: Server;
 Deno.test.beforeAll(async () => {
-  server = await startServer({ SUPABASE_JWKS: keys.jwks });
+  server = await startServer({ SUPABASE_JWKS: keys.jwks }, { inspect: true });
 });
-Deno.test.afterAll(() => server?.stop());
+Deno.test.afterAll(async () => {
+  await server?.stop();
+});
 
 function check(summary: Summary, minimum: number) {
   printSummary(summary);
@@ -101,6 +103,7 @@ Deno.test("hardening slice: chaos, hostile input, access, load, faults, then the
             sql,
             token,
             pid: server.pid,
+            heapAfterGc: server.heapAfterGc,
             seconds: 8,
             concurrency: 64,
             window: 2,

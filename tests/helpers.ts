@@ -1,9 +1,10 @@
 // Test fixtures: the migrated test database (TEST_DB_URL, made by
-// scripts/test.mjs), tokens signed like Supabase's, and a real functions
+// scripts/test.ts), tokens signed like Supabase's, and a real functions
 // server started as its own process.
-import { SignJWT } from "jose";
 import postgres from "postgres";
 import { createDb, type Db } from "../supabase/functions/_shared/db.ts";
+import { LOCAL_JWT_SECRET, signJwt } from "../scripts/lib/jwt.ts";
+import { type StartedServer, startServer as startToolServer } from "../scripts/lib/server.ts";
 
 /** The tests' own SQL client (tagged templates); product calls go through `Db`. */
 export type Sql = postgres.Sql;
@@ -11,8 +12,7 @@ export type Sql = postgres.Sql;
 export const DB_URL = Deno.env.get("TEST_DB_URL") ?? "";
 if (!DB_URL) throw new Error("TEST_DB_URL is not set: run the suite with `npm test`");
 
-export const JWT_SECRET = Deno.env.get("SUPABASE_JWT_SECRET") ??
-  "super-secret-jwt-token-with-at-least-32-characters-long";
+export const JWT_SECRET = Deno.env.get("SUPABASE_JWT_SECRET") ?? LOCAL_JWT_SECRET;
 export const SECRET_KEY = "sb_secret_test_key_for_the_suite_0001";
 export const PUBLISHABLE_KEY = "sb_publishable_test_key_for_the_suite_01";
 
@@ -98,47 +98,30 @@ export const claims = {
   anon: { role: "anon" },
 };
 
-export async function signToken(
+/** A token as Supabase Auth signs them: HS256, `iss` supabase-demo, `iat`, 1 h. */
+export function signToken(
   payload: Record<string, unknown>,
   options: { secret?: string; expiresIn?: string | number; issuer?: string } = {},
 ): Promise<string> {
-  return await new SignJWT(payload)
-    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
-    .setIssuer(options.issuer ?? "supabase-demo")
-    .setIssuedAt()
-    .setExpirationTime(options.expiresIn ?? "1h")
-    .sign(new TextEncoder().encode(options.secret ?? JWT_SECRET));
+  return signJwt(payload, {
+    secret: options.secret ?? JWT_SECRET,
+    issuer: options.issuer ?? "supabase-demo",
+    issuedAt: true,
+    expiresIn: options.expiresIn ?? "1h",
+  });
 }
 
-export interface Server {
-  url: string;
-  pid: number;
-  /** Every line the server wrote to stdout and stderr so far. */
-  readonly logs: string[];
-  /** Stop it (SIGTERM) and wait for its exit; its logs stay readable. Idempotent. */
-  stop(): Promise<void>;
-}
+export type Server = StartedServer;
 
-/**
- * Start scripts/serve.ts on a free port with the hosted runtime's
- * environment, and resolve once it logged that it listens.
- *
- * Its output goes to a file rather than a pipe: a pipe would need a read
- * pending across tests, which the op sanitizer rightly reports, and an
- * unread pipe would block the server once full.
- */
-export async function startServer(env: Record<string, string> = {}): Promise<Server> {
-  const logFile = await Deno.makeTempFile({ prefix: "customers-serve-", suffix: ".log" });
-  const child = new Deno.Command("sh", {
-    args: [
-      "-c",
-      'exec "$@" >"$0" 2>&1',
-      logFile,
-      Deno.execPath(),
-      ...["run", "--allow-net", "--allow-env", "--allow-read", "scripts/serve.ts"],
-    ],
+/** Start scripts/serve.ts with the hosted runtime's environment, ready once it listens. */
+export function startServer(
+  env: Record<string, string> = {},
+  options: { inspect?: boolean } = {},
+): Promise<Server> {
+  return startToolServer({
+    ...options,
+    args: ["scripts/serve.ts"],
     env: {
-      PORT: "0",
       SUPABASE_DB_URL: DB_URL,
       SUPABASE_URL: "http://127.0.0.1:9",
       SUPABASE_JWT_SECRET: JWT_SECRET,
@@ -146,45 +129,5 @@ export async function startServer(env: Record<string, string> = {}): Promise<Ser
       SUPABASE_PUBLISHABLE_KEYS: JSON.stringify({ default: PUBLISHABLE_KEY }),
       ...env,
     },
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  let exited = false;
-  const status = child.status.then((s) => {
-    exited = true;
-    return s;
   });
-  let kept: string[] | null = null;
-  const read = () =>
-    kept ?? Deno.readTextFileSync(logFile).split("\n").filter((line) => line !== "");
-  // The listening line names the port the kernel chose (PORT=0).
-  const deadline = Date.now() + 60_000;
-  let url: string | undefined;
-  while (url === undefined) {
-    url = read().map((l) => /"msg":"listening","url":"([^"]+)"/.exec(l)?.[1]).find(Boolean);
-    if (url) break;
-    if (exited || Date.now() > deadline) {
-      if (!exited) child.kill("SIGKILL");
-      await status;
-      const logs = read().join("\n");
-      await Deno.remove(logFile).catch(() => {});
-      throw new Error(`the server did not start:\n${logs}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return {
-    url,
-    pid: child.pid,
-    get logs() {
-      return read();
-    },
-    async stop() {
-      if (kept) return;
-      if (!exited) child.kill("SIGTERM");
-      await status;
-      kept = read();
-      await Deno.remove(logFile).catch(() => {});
-    },
-  };
 }

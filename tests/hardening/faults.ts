@@ -1,28 +1,15 @@
 // Database faults, on a dedicated PostgreSQL the suite may stop and start
-// (scripts/pgctl.mjs): a restart under load, a statement timeout, a
+// (a cluster of its own, scripts/lib/postgres.ts): a restart under load, a statement timeout, a
 // connection dropped mid-request, a full pool. Requests must fail fast with
 // 503 + Retry-After, the server must neither hang nor crash, service must
 // come back by itself, and nothing may be half-written.
 import postgres from "postgres";
+import { freshDatabase } from "../../scripts/lib/database.ts";
+import { ensurePostgres } from "../../scripts/lib/postgres.ts";
 import { isErrorShape, jsonHeaders, send, type Summary } from "./common.ts";
 import { profileDrift, type Server, startServer } from "../helpers.ts";
 
-const PORT = Deno.env.get("FAULT_DB_PORT") ?? "54352";
-const NAME = "fault-postgres";
-
-async function pgctl(...args: string[]): Promise<string> {
-  const out = await new Deno.Command("node", {
-    args: ["scripts/pgctl.mjs", ...args],
-    stdout: "piped",
-    stderr: "piped",
-  })
-    .output();
-  const text = new TextDecoder().decode(out.stdout).trim();
-  if (!out.success) {
-    throw new Error(`pgctl ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-  }
-  return text.split("\n").pop() ?? "";
-}
+const PORT = Number(Deno.env.get("FAULT_DB_PORT") ?? "54352");
 
 interface Outcome {
   client: number;
@@ -44,7 +31,16 @@ export interface FaultOptions {
 
 export async function runFaults(o: FaultOptions): Promise<Summary> {
   const failures: string[] = [];
-  const url = await pgctl("up", NAME, PORT);
+  // Its own cluster, never SUPABASE_DB_URL's: this suite stops it.
+  const cluster = await ensurePostgres({
+    name: "fault-postgres",
+    port: PORT,
+    portVariable: "FAULT_DB_PORT",
+    command: "npm test",
+    maxConnections: 100,
+    own: true,
+  });
+  const { url } = await freshDatabase(cluster.url, "faults", { seed: false });
   const admin = postgres(url, { prepare: false, max: 3, onnotice: () => {} });
   const [{ id: restaurantId }] = await admin`
     insert into public.restaurants (name, phone_region) values ('Faults', 'GB') returning id`;
@@ -123,9 +119,9 @@ export async function runFaults(o: FaultOptions): Promise<Summary> {
       if (!(await everyClient((x) => x.status === 200, 30_000))) {
         failures.push("restart: not every client was served before the stop");
       }
-      await pgctl("stop", NAME);
+      await cluster.stop();
       downFrom = performance.now() - t0;
-      const probe = await Deno.connect({ hostname: "127.0.0.1", port: Number(PORT) }).then(
+      const probe = await Deno.connect({ hostname: "127.0.0.1", port: PORT }).then(
         (conn) => (conn.close(), "accepted"),
         (error) => error instanceof Deno.errors.ConnectionRefused ? "refused" : String(error),
       );
@@ -138,7 +134,7 @@ export async function runFaults(o: FaultOptions): Promise<Summary> {
       await everyClient((x) => x.started >= downFrom, 20_000);
       await new Promise((r) => setTimeout(r, Math.max(0, downFor - performance.now())));
       downUntil = performance.now() - t0;
-      await pgctl("start", NAME, PORT);
+      await cluster.start();
       // Run on until every client has been served again (at most 10 s).
       await everyClient((x) => x.started >= downUntil && x.status === 200, 10_000);
     } finally {
@@ -151,10 +147,12 @@ export async function runFaults(o: FaultOptions): Promise<Summary> {
       x.status !== 200 && !(x.status === 503 && x.unavailable && Number(x.retryAfter) > 0)
     );
     if (odd.length) {
+      // The server's log lines of its failures name the error kind and code (never a contact).
+      const failed = s1.logs.filter((l) => /"status":(5\d\d|4\d\d)/.test(l) && !l.includes("503"));
       failures.push(
         `restart: ${odd.length} answers neither 200 nor 503 unavailable with Retry-After (e.g. ${
           odd[0].status
-        })`,
+        }): ${failed.slice(0, 3).join(" ")}`,
       );
     }
     const whileDown = outcomes.filter((x) =>
@@ -260,7 +258,7 @@ export async function runFaults(o: FaultOptions): Promise<Summary> {
   } finally {
     for (const s of servers) await s.stop();
     await admin.end({ timeout: 1 });
-    await pgctl("stop", NAME).catch(() => {});
+    await cluster.stop();
   }
   return {
     suite: "database faults",

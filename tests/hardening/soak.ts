@@ -15,7 +15,7 @@ import { adminSql, PUBLISHABLE_KEY, SECRET_KEY, signToken, startServer } from ".
 const scale = Number(Deno.env.get("SOAK_SCALE") ?? "1");
 const sql = adminSql();
 const keys = await accessKeys();
-const server = await startServer({ SUPABASE_JWKS: keys.jwks });
+const server = await startServer({ SUPABASE_JWKS: keys.jwks }, { inspect: true });
 const token = await signToken({ role: "service_role" }, { expiresIn: "6h" });
 const summaries: Summary[] = [];
 const started = performance.now();
@@ -72,6 +72,7 @@ await suite("load", () =>
     sql,
     token,
     pid: server.pid,
+    heapAfterGc: server.heapAfterGc,
     seconds: Math.max(10, Math.round(60 * scale)),
     concurrency: 64,
     window: Math.max(2, Math.round(10 * scale)),
