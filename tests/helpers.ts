@@ -15,6 +15,7 @@ if (!DB_URL) throw new Error("TEST_DB_URL is not set: run the suite with `npm te
 export const JWT_SECRET = Deno.env.get("SUPABASE_JWT_SECRET") ?? LOCAL_JWT_SECRET;
 export const SECRET_KEY = "sb_secret_test_key_for_the_suite_0001";
 export const PUBLISHABLE_KEY = "sb_publishable_test_key_for_the_suite_01";
+export const CONSENT_TOKEN_SECRET = "consent-token-secret-for-the-suite-0123456789";
 
 /**
  * A pool connected as the database owner (what SUPABASE_DB_URL gives the
@@ -127,6 +128,7 @@ export function startServer(
       SUPABASE_JWT_SECRET: JWT_SECRET,
       SUPABASE_SECRET_KEYS: JSON.stringify({ default: SECRET_KEY }),
       SUPABASE_PUBLISHABLE_KEYS: JSON.stringify({ default: PUBLISHABLE_KEY }),
+      CONSENT_TOKEN_SECRET,
       ...env,
     },
   });

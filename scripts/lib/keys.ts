@@ -44,6 +44,8 @@ export function functionEnv(
     SUPABASE_SERVICE_ROLE_KEY: keys.serviceRoleKey,
     SUPABASE_SECRET_KEYS: JSON.stringify({ default: keys.secretKey }),
     SUPABASE_PUBLISHABLE_KEYS: JSON.stringify({ default: keys.publishableKey }),
+    // Signs one-click unsubscribe links; derived like the keys, stable per secret.
+    CONSENT_TOKEN_SECRET: `consent_${derivedKey(keys.jwtSecret, "consent-token")}`,
     PORT: String(port),
   };
 }

@@ -20,9 +20,11 @@ import type {
   LookupResult,
   UpsertResult,
 } from "./responses.ts";
+import { recordConsent } from "./consent.ts";
 import type {
   BookingUpdateRequest,
   CancelRequest,
+  ConsentRequest,
   EraseRequest,
   ExportRequest,
   LookupRequest,
@@ -207,6 +209,18 @@ export async function eraseCustomer(
   } catch (error) {
     throw toHttpError(error);
   }
+}
+
+/** A grant or withdrawal for a guest named by id or contact (normalized as the upsert does). */
+export async function changeConsent(db: Db, claims: Claims, req: ConsentRequest): Promise<unknown> {
+  const email = req.email ? emailOrThrow(req.email, API_PATHS) : null;
+  return await withRegion(db, claims, req.restaurantId, req.phone, API_PATHS, async (phone) => {
+    return await recordConsent(db, claims, req, {
+      email: email?.normalized ?? null,
+      phone: phone?.e164 ?? null,
+      region: phone?.region ?? null,
+    });
+  });
 }
 
 function emailOrThrow(input: string, paths: FieldPaths): NormalizedEmail | null {

@@ -122,7 +122,35 @@ export const eraseRequestSchema = z.strictObject({
   force: z.boolean("Must be true or false.").nullish(),
 });
 
+/** customer-consent: a grant or withdrawal by staff or a service. */
+export const consentRequestSchema = z.strictObject({
+  restaurantId: id,
+  customerId: id.nullish(),
+  ...contactFields,
+  channel,
+  granted: z.boolean("Must be true or false."),
+  source: consentSource.nullish(),
+  wording: wording.nullish(),
+}).refine((r) => r.customerId != null || hasText(r.email) || hasText(r.phone), {
+  message: "Name the customer by customerId, email or phone.",
+  path: ["customerId"],
+});
+
+/** customer-consent: a one-click unsubscribe, from anyone holding the link. */
+export const unsubscribeRequestSchema = z.strictObject({
+  token: z.string().min(1, "Required.").max(300, "At most 300 characters."),
+});
+
+/** customer-consent: a service mints the link for a guest and channel. */
+export const mintTokenRequestSchema = z.strictObject({
+  restaurantId: id,
+  customerId: id,
+  channel,
+  mintToken: z.literal(true, "Must be true."),
+});
+
 export type UpsertRequest = z.infer<typeof upsertRequestSchema>;
+export type ConsentRequest = z.infer<typeof consentRequestSchema>;
 export type LookupRequest = z.infer<typeof lookupRequestSchema>;
 export type ExportRequest = z.infer<typeof exportRequestSchema>;
 export type EraseRequest = z.infer<typeof eraseRequestSchema>;
