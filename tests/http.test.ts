@@ -136,7 +136,7 @@ Deno.test("key lists: JSON object, JSON array or comma list", () => {
   assertEquals(parseKeyList(undefined), []);
 });
 
-test("HttpError: status, code and message, with details, headers and cause as options", async () => {
+Deno.test("HttpError: status, code and message, with details, headers and cause as options", async () => {
   const cause = new Error("connection reset by ada@example.com");
   const error = new HttpError(503, "unavailable", "Try again.", {
     headers: { "retry-after": "2" },
@@ -207,7 +207,7 @@ function verifier(url: string) {
   return { clock, status };
 }
 
-test("JWKS: a kid missing from the set refetches at most once per cooldown; a rotated key is then found", async () => {
+Deno.test("JWKS: a kid missing from the set refetches at most once per cooldown; a rotated key is then found", async () => {
   const endpoint = jwksEndpoint();
   try {
     const current = await signingKey("current");
@@ -239,7 +239,7 @@ test("JWKS: a kid missing from the set refetches at most once per cooldown; a ro
   }
 });
 
-test("JWKS: a failing endpoint is asked again only after a backoff; junk never causes a fetch", async () => {
+Deno.test("JWKS: a failing endpoint is asked again only after a backoff; junk never causes a fetch", async () => {
   const endpoint = jwksEndpoint();
   try {
     const key = await signingKey("k1");
@@ -271,7 +271,7 @@ test("JWKS: a failing endpoint is asked again only after a backoff; junk never c
   }
 });
 
-test("JWKS: the last good key set keeps verifying while the endpoint is down", async () => {
+Deno.test("JWKS: the last good key set keeps verifying while the endpoint is down", async () => {
   const endpoint = jwksEndpoint();
   try {
     const key = await signingKey("k1");
@@ -293,7 +293,7 @@ test("JWKS: the last good key set keeps verifying while the endpoint is down", a
 
 // --- the local server's deadlines ------------------------------------------------
 
-test("connection deadlines: headers, then the answer, then idle, each on its own clock", () => {
+Deno.test("connection deadlines: headers, then the answer, then idle, each on its own clock", () => {
   const clock = new ConnectionClock(0, { headerMs: 100, requestMs: 300, idleMs: 200 });
   const bytes = (text: string) => new TextEncoder().encode(text);
   assertEquals(clock.expired(200), null);
