@@ -144,16 +144,29 @@ export function relayWithDeadlines(
     }
   };
 
+  let closed = false;
   (async () => {
-    try {
-      for await (const client of listener) serve(client);
-    } catch {
-      // The listener was closed.
+    while (!closed) {
+      let client: Deno.Conn;
+      try {
+        client = await listener.accept();
+      } catch (error) {
+        // A connection reset before it was accepted must not end the accept
+        // loop (only closing it does); other failures (no file descriptor
+        // left…) pause it briefly rather than spin.
+        const reset = error instanceof Deno.errors.NotConnected ||
+          error instanceof Deno.errors.ConnectionReset ||
+          error instanceof Deno.errors.ConnectionAborted;
+        if (!closed && !reset) await new Promise((resolve) => setTimeout(resolve, 10));
+        continue;
+      }
+      serve(client);
     }
   })();
 
   return {
     close() {
+      closed = true;
       clearInterval(sweep);
       try {
         listener.close();
