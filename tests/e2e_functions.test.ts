@@ -154,16 +154,6 @@ function assertErrorShape(body: { error?: { code?: unknown; message?: unknown } 
   assert(typeof body.error.message === "string" && body.error.message.length > 0);
 }
 
-/** The server's log line that satisfies `matches`, once its output has reached us. */
-async function logLine(from: Server, matches: (line: string) => boolean): Promise<string> {
-  for (let waited = 0; waited < 10_000; waited += 10) {
-    const line = from.logs.find(matches);
-    if (line) return line;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error("no such log line within 10 s");
-}
-
 Deno.test("customers-upsert via supabase.functions.invoke returns the documented shape", async () => {
   const bookingId = crypto.randomUUID();
   const r = await invoke("customers-upsert", {
@@ -981,7 +971,11 @@ Deno.test("webhooks record the booking on its usable contact and drop a bad opti
         assert(!w.message.includes(String(value)), `${label}: the warning repeats a value`);
       }
     }
-    await logLine(server, (l) => l.includes(`"dropped":"${dropped.join(",")}"`));
+    // The server writes a request's line before it answers.
+    assert(
+      server.logs.some((l) => l.includes(`"dropped":"${dropped.join(",")}"`)),
+      `${label}: no log line names the dropped field`,
+    );
   }
   // The dropped phone is not stored; the booking is on the email's customer.
   const [ext] = await sql`
@@ -1033,7 +1027,7 @@ Deno.test("webhooks record the booking on its usable contact and drop a bad opti
   }, tokens.service);
   assertEquals(api.status, 400);
   // The log names fields, never values.
-  await logLine(server, (l) => l.includes('"fn":"customer-cancel"') && l.includes('"dropped"'));
+  assert(server.logs.some((l) => l.includes('"fn":"customer-cancel"') && l.includes('"dropped"')));
   const text = server.logs.join("\n");
   for (const value of ["Lost\\tGuest", "Lost\tGuest", "ext 12", "not an email", "12345"]) {
     assert(!text.includes(value), `the log carries ${JSON.stringify(value)}`);
@@ -1157,7 +1151,16 @@ Deno.test("logs: one JSON line per request with id, function, status and duratio
     assert(["customers-upsert", "customer-cancel", "booking-update"].includes(line.fn), line.fn);
     assert(typeof line.status === "number" && typeof line.durationMs === "number");
   }
-  const text = server.logs.join("\n");
+  // Request ids are random hex and timestamps are digits: "7946" turns up
+  // in one of a few hundred ids by chance, so both are left out of the search.
+  const text = server.logs.map((line) => {
+    try {
+      const { requestId: _id, ts: _ts, ...rest } = JSON.parse(line);
+      return JSON.stringify(rest);
+    } catch {
+      return line;
+    }
+  }).join("\n");
   for (
     const secret of [
       "ada@example.com",
