@@ -853,8 +853,8 @@ Deno.test("timestamps Postgres would refuse are a 400 before anything is written
   });
   assertEquals(cancel.status, 400);
   assertEquals(cancel.body.error.details[0].path, "cancelledAt");
-  // A cancellation webhook records the booking, then the cancellation: an
-  // unusable updated_at must refuse it before the booking is written.
+  // A cancellation webhook records the booking and its cancellation: an
+  // unusable updated_at refuses the delivery before anything is written.
   const id = crypto.randomUUID();
   const row = {
     id,
@@ -1011,7 +1011,7 @@ Deno.test("webhooks record the booking on its usable contact and drop a bad opti
   }, tokens.service);
   assertEquals(update.status, 200, JSON.stringify(update.body));
   assertEquals(
-    [update.body.cancellationRecorded, update.body.profile.totalBookings],
+    [update.body.bookingRecorded, update.body.profile.totalCancellations],
     [true, 1],
   );
   assertEquals(update.body.warnings, [{
