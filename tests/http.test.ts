@@ -1,9 +1,21 @@
 // The request pipeline without a server: error mapping, body limits, key
-// lists, and what a 500 may (not) reveal.
-import { authConfigFromEnv, parseKeyList } from "../supabase/functions/_shared/auth.ts";
+// lists, what a 500 may (not) reveal, the JWKS cache against a real local
+// JWKS endpoint, and the local server's connection deadlines.
+import { exportJWK, generateKeyPair, SignJWT } from "jose";
+import { ConnectionClock } from "../scripts/deadlines.ts";
+import {
+  authConfigFromEnv,
+  authenticate,
+  parseKeyList,
+} from "../supabase/functions/_shared/auth.ts";
 import { toHttpError } from "../supabase/functions/_shared/db.ts";
 import { endpoint } from "../supabase/functions/_shared/endpoint.ts";
-import { HttpError, MAX_BODY_BYTES, readJson } from "../supabase/functions/_shared/http.ts";
+import {
+  errorResponse,
+  HttpError,
+  MAX_BODY_BYTES,
+  readJson,
+} from "../supabase/functions/_shared/http.ts";
 import { assert, assertEquals, assertRejects } from "./assert.ts";
 import { SECRET_KEY } from "./helpers.ts";
 
@@ -122,4 +134,177 @@ Deno.test("key lists: JSON object, JSON array or comma list", () => {
   assertEquals(parseKeyList('["sb_secret_a"]'), ["sb_secret_a"]);
   assertEquals(parseKeyList("sb_secret_a, sb_secret_b"), ["sb_secret_a", "sb_secret_b"]);
   assertEquals(parseKeyList(undefined), []);
+});
+
+Deno.test("HttpError: status, code and message, with details, headers and cause as options", async () => {
+  const cause = new Error("connection reset by ada@example.com");
+  const error = new HttpError(503, "unavailable", "Try again.", {
+    headers: { "retry-after": "2" },
+    details: [{ path: "x", message: "y" }],
+    cause,
+  });
+  assertEquals(error.cause, cause);
+  const response = errorResponse(error, "req-1");
+  assertEquals(response.headers.get("retry-after"), "2");
+  const text = await response.text();
+  assertEquals(JSON.parse(text), {
+    error: {
+      code: "unavailable",
+      message: "Try again.",
+      details: [{ path: "x", message: "y" }],
+      requestId: "req-1",
+    },
+  });
+  assert(!text.includes("ada@example.com"), "the cause is never sent");
+  assertEquals(new HttpError(404, "not_found", "No.").headers, {});
+});
+
+// --- JWKS -------------------------------------------------------------------
+
+/** A JWKS endpoint on a real local port whose answer can change; it counts its hits. */
+function jwksEndpoint() {
+  const state = { hits: 0, answer: () => new Response("down", { status: 503 }) };
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, () => {
+    state.hits++;
+    return state.answer();
+  });
+  return { state, url: `http://127.0.0.1:${server.addr.port}`, close: () => server.shutdown() };
+}
+
+async function signingKey(kid: string) {
+  const pair = await generateKeyPair("RS256", { extractable: true });
+  const jwk = { ...(await exportJWK(pair.publicKey)), kid, alg: "RS256", use: "sig" };
+  // Each token is new text (jti), so the verified-token cache never answers for the JWKS.
+  const sign = (
+    claims: Record<string, unknown> = { role: "service_role" },
+    expires: string | number = "1h",
+  ) =>
+    new SignJWT(claims).setProtectedHeader({ alg: "RS256", kid }).setIssuer("supabase")
+      .setJti(crypto.randomUUID()).setExpirationTime(expires).sign(pair.privateKey);
+  return { jwk, sign };
+}
+
+function publish(state: { answer: () => Response }, keys: unknown[]) {
+  state.answer = () => Response.json({ keys });
+}
+
+/** authenticate() against the endpoint, with a clock the test moves; the status it ends in. */
+function verifier(url: string) {
+  const clock = { now: 0 };
+  const auth = authConfigFromEnv(new Map([["SUPABASE_URL", url]]), { now: () => clock.now });
+  const status = async (token: string) => {
+    try {
+      await authenticate(
+        new Request("http://local/", { headers: { authorization: `Bearer ${token}` } }),
+        auth,
+      );
+      return 200;
+    } catch (error) {
+      if (error instanceof HttpError) return error.status;
+      throw error;
+    }
+  };
+  return { clock, status };
+}
+
+Deno.test("JWKS: a kid missing from the set refetches at most once per cooldown; a rotated key is then found", async () => {
+  const endpoint = jwksEndpoint();
+  try {
+    const current = await signingKey("current");
+    const next = await signingKey("next");
+    publish(endpoint.state, [current.jwk]);
+    const { clock, status } = verifier(endpoint.url);
+    assertEquals(await status(await current.sign()), 200);
+    assertEquals(endpoint.state.hits, 1);
+    // 50 forged kids and a key not published yet: 401, no fetch within the cooldown.
+    const attacker = await generateKeyPair("RS256");
+    const forged = await Promise.all(Array.from({ length: 50 }, async () =>
+      status(
+        await new SignJWT({ role: "service_role" })
+          .setProtectedHeader({ alg: "RS256", kid: crypto.randomUUID() }).setIssuer("supabase")
+          .setExpirationTime("1h").sign(attacker.privateKey),
+      )));
+    assertEquals(new Set(forged), new Set([401]));
+    assertEquals(await status(await next.sign()), 401);
+    assertEquals(endpoint.state.hits, 1);
+    publish(endpoint.state, [current.jwk, next.jwk]);
+    clock.now = 29_000;
+    assertEquals(await status(await next.sign()), 401);
+    assertEquals(endpoint.state.hits, 1);
+    clock.now = 31_000;
+    assertEquals(await status(await next.sign()), 200);
+    assertEquals(endpoint.state.hits, 2);
+  } finally {
+    await endpoint.close();
+  }
+});
+
+Deno.test("JWKS: a failing endpoint is asked again only after a backoff; junk never causes a fetch", async () => {
+  const endpoint = jwksEndpoint();
+  try {
+    const key = await signingKey("k1");
+    const { clock, status } = verifier(endpoint.url);
+    // The endpoint answers 503: the key cannot be found, which is a 401.
+    assertEquals(await status(await key.sign()), 401);
+    assertEquals(endpoint.state.hits, 1);
+    clock.now = 1000;
+    const again = await Promise.all(
+      Array.from({ length: 20 }, async () => status(await key.sign())),
+    );
+    assertEquals(new Set(again), new Set([401]));
+    assertEquals(endpoint.state.hits, 1);
+    // Tokens that no key could make valid are refused before any fetch.
+    clock.now = 60_000;
+    const junk = [
+      await key.sign({}), // no role
+      await key.sign({ role: "service_role" }, Math.floor(Date.now() / 1000) - 3600), // expired
+      "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.e30.c2ln",
+    ];
+    for (const token of junk) assertEquals(await status(token), 401);
+    assertEquals(endpoint.state.hits, 1);
+    // Back up: the next token after the backoff fetches, and verifies.
+    publish(endpoint.state, [key.jwk]);
+    assertEquals(await status(await key.sign()), 200);
+    assertEquals(endpoint.state.hits, 2);
+  } finally {
+    await endpoint.close();
+  }
+});
+
+Deno.test("JWKS: the last good key set keeps verifying while the endpoint is down", async () => {
+  const endpoint = jwksEndpoint();
+  try {
+    const key = await signingKey("k1");
+    publish(endpoint.state, [key.jwk]);
+    const { clock, status } = verifier(endpoint.url);
+    assertEquals(await status(await key.sign()), 200);
+    endpoint.state.answer = () => new Response("down", { status: 500 });
+    // Stale after 10 minutes: one refresh is tried, fails, and the old set answers.
+    clock.now = 11 * 60_000;
+    assertEquals(await status(await key.sign()), 200);
+    assertEquals(endpoint.state.hits, 2);
+    clock.now += 1000;
+    assertEquals(await status(await key.sign()), 200);
+    assertEquals(endpoint.state.hits, 2);
+  } finally {
+    await endpoint.close();
+  }
+});
+
+// --- the local server's deadlines ------------------------------------------------
+
+Deno.test("connection deadlines: headers, then the answer, then idle, each on its own clock", () => {
+  const clock = new ConnectionClock(0, { headerMs: 100, requestMs: 300, idleMs: 200 });
+  const bytes = (text: string) => new TextEncoder().encode(text);
+  assertEquals(clock.expired(200), null);
+  assertEquals(clock.expired(201), "idle");
+  // A request starts with its first byte; its blank line may be split across reads.
+  clock.request(bytes("POST / HTTP/1.1\r\nhost: x\r\n\r"), 1000);
+  assertEquals(clock.expired(1101), "headers");
+  clock.request(bytes("\n{"), 1050);
+  assertEquals(clock.expired(1101), null);
+  assertEquals(clock.expired(1301), "request");
+  clock.answer(1200);
+  assertEquals(clock.expired(1400), null);
+  assertEquals(clock.expired(1401), "idle");
 });

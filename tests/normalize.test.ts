@@ -51,6 +51,27 @@ Deno.test("email: malformed addresses are refused with a reason", () => {
   assertEquals(email(`${"a".repeat(65)}@b.de`), null);
 });
 
+Deno.test("email: one identity whatever the Unicode form, without invisible characters", () => {
+  const jose = "josé@example.com";
+  for (
+    const spelling of [
+      "José@example.com", // composed (NFC)
+      "Jose\u0301@example.com", // decomposed (NFD)
+      "jos\u200bé@example.com", // zero-width space
+      "\ufeffJOSÉ@Example.com", // BOM
+      "jo\u00adsé\u200d@example.com", // soft hyphen, zero-width joiner
+      "\u2060jos\u200cé\u200e@example.com", // word joiner, non-joiner, LRM
+    ]
+  ) {
+    assertEquals(email(spelling), jose, JSON.stringify(spelling));
+  }
+  assertEquals(email("jose\u200b@example.com"), "jose@example.com");
+  const r = normalizeEmail("Jose\u0301\u200b@Example.com");
+  assert(r.ok);
+  assertEquals(r.value.display, "José@Example.com");
+  assert(!normalizeEmail("\u200b\u200b@example.com").ok, "an invisible name part is no name part");
+});
+
 Deno.test("phone: national, international and 00 forms meet on one E.164 number", () => {
   const forms = [
     "020 7946 0958",
@@ -103,8 +124,10 @@ Deno.test("phone: reports the region it used (null for international numbers)", 
   assert(!isInternational("020"));
 });
 
-Deno.test("name: trimmed, blank is absent, otherwise verbatim", () => {
+Deno.test("name: trimmed, composed (NFC), blank is absent, otherwise verbatim", () => {
   assertEquals(normalizeName('  O\'Brien "Chef" '), 'O\'Brien "Chef"');
+  assertEquals(normalizeName("Jose\u0301 U\u0308nal"), "José Ünal");
+  assertEquals(normalizeName("Zoë \u202e Ünal"), "Zoë \u202e Ünal");
   assertEquals(normalizeName("   "), null);
   assertEquals(normalizeName(undefined), null);
 });
@@ -132,6 +155,36 @@ Deno.test("property: email normalization is idempotent and case/space-insensitiv
       assertEquals(email(variant), base);
     }),
     { seed: 42, numRuns: 500 },
+  );
+});
+
+Deno.test("property: invisible characters anywhere in the name part change nothing", () => {
+  const invisible = fc.constantFrom(
+    "\u200b",
+    "\u200c",
+    "\u200d",
+    "\u2060",
+    "\ufeff",
+    "\u00ad",
+    "\u200e",
+  );
+  fc.assert(
+    fc.property(
+      emailArb,
+      fc.array(fc.tuple(fc.nat(), invisible), { maxLength: 4 }),
+      (address, inserts) => {
+        const base = email(address);
+        if (base === null) return;
+        const at = address.lastIndexOf("@");
+        let local = address.slice(0, at);
+        for (const [position, char] of inserts) {
+          const i = position % (local.length + 1);
+          local = local.slice(0, i) + char + local.slice(i);
+        }
+        assertEquals(email(`${local}${address.slice(at)}`), base);
+      },
+    ),
+    { seed: 11, numRuns: 500 },
   );
 });
 

@@ -85,6 +85,7 @@ export async function startServer(options: StartOptions): Promise<StartedServer>
   if (direct && typeof options.ready !== "object") {
     throw new Error("a server whose output is not logged is ready by a request, not a log line");
   }
+  const serveTs = options.args.some((arg) => arg.endsWith("scripts/serve.ts"));
   const logFile = await Deno.makeTempFile({ prefix: "customers-server-", suffix: ".log" });
   const child = new Deno.Command(direct ? deno[0] : "sh", {
     args: direct ? deno.slice(1) : ["-c", 'exec "$@" >"$0" 2>&1', logFile, ...deno],
@@ -92,7 +93,9 @@ export async function startServer(options: StartOptions): Promise<StartedServer>
     env: {
       ...options.env,
       PORT: String(port),
-      DENO_SERVE_ADDRESS: `tcp:127.0.0.1:${port}`,
+      // For a plain Deno.serve entry; scripts/serve.ts takes PORT for its
+      // public relay and serves on a port of its own behind it.
+      ...(serveTs ? {} : { DENO_SERVE_ADDRESS: `tcp:127.0.0.1:${port}` }),
     },
     stdin: "null",
     stdout: output === "inherit" ? "inherit" : "null",
@@ -123,7 +126,7 @@ export async function startServer(options: StartOptions): Promise<StartedServer>
   };
 
   const base = `http://127.0.0.1:${port}`;
-  const target = options.args.some((arg) => arg.endsWith("scripts/serve.ts"))
+  const target = serveTs
     ? `${base}/functions/v1/customers-upsert`
     : `${base}/`;
   let firstAnswerAt: number | null = null;

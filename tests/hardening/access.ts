@@ -41,9 +41,11 @@ type Who =
   | "wrong issuer"
   | "wrong secret"
   | "unknown secret key"
+  | "tampered JWT beside the secret key"
   | "anon"
   | "publishable key"
   | "staff of B"
+  | "staff of B beside the secret key"
   | "staff of A"
   | "service role"
   | "secret key";
@@ -58,6 +60,9 @@ const UNAUTHENTICATED: Who[] = [
   "wrong issuer",
   "wrong secret",
   "unknown secret key",
+  // The bearer decides who calls: one that does not verify is refused
+  // whatever the apikey header holds.
+  "tampered JWT beside the secret key",
 ];
 
 /** A JSON segment of a hand-made JWT. */
@@ -127,12 +132,23 @@ export async function runAccess(o: AccessOptions): Promise<Summary> {
         );
       case "unknown secret key":
         return { ...json, apikey: "sb_secret_00000000000000000000000000000000" };
+      case "tampered JWT beside the secret key": {
+        const [header, , signature] = service.split(".");
+        const claims = b64({ role: "service_role", iss: "supabase-demo", exp: 4102444800 });
+        return { ...bearer(`${header}.${claims}.${signature}`), apikey: o.secretKey };
+      }
       case "anon":
         return bearer(await o.sign({ role: "anon" }));
       case "publishable key":
         return { ...json, apikey: o.publishableKey };
       case "staff of B":
         return bearer(await o.sign({ role: "authenticated", sub: staffB }));
+      // A signed-in user of a secret-key client acts as that user.
+      case "staff of B beside the secret key":
+        return {
+          ...bearer(await o.sign({ role: "authenticated", sub: staffB })),
+          apikey: o.secretKey,
+        };
       case "staff of A":
         return bearer(await o.sign({ role: "authenticated", sub: staffA }));
       case "service role":
@@ -158,7 +174,9 @@ export async function runAccess(o: AccessOptions): Promise<Summary> {
   const notFoundInB = (who: Who): [number, string?] =>
     UNAUTHENTICATED.includes(who)
       ? [401, "unauthorized"]
-      : ["staff of B", "service role", "secret key"].includes(who)
+      : ["staff of B", "staff of B beside the secret key", "service role", "secret key"].includes(
+          who,
+        )
       ? [404, "customer_not_found"]
       : [403, "forbidden"];
   const cases: Case[] = [
@@ -216,6 +234,7 @@ export async function runAccess(o: AccessOptions): Promise<Summary> {
     "anon",
     "publishable key",
     "staff of B",
+    "staff of B beside the secret key",
     "staff of A",
     "service role",
     "secret key",

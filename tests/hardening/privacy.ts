@@ -17,6 +17,7 @@ const ALLOWED = new Set([
   "error",
   "sqlstate",
   "constraint",
+  "dropped",
   "url",
   "functions",
 ]);

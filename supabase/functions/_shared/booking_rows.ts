@@ -1,11 +1,21 @@
 // A host's public.bookings row, delivered by a Database Webhook (INSERT or
 // UPDATE), applied as the booking's snapshot: its version is the row's
 // updated_at, so a late, repeated or reordered delivery changes nothing a
-// newer one already said.
-import { updateBooking, upsertCustomer } from "./customers.ts";
+// newer one already said. An optional column the row cannot use was dropped
+// when it was parsed (or is dropped here, for a contact that does not
+// normalize): the booking is applied without it and the answer warns.
+import { runUpsert, updateBooking } from "./customers.ts";
 import type { Context } from "./endpoint.ts";
 import type { BookingRecord } from "./schemas.ts";
-import { bookingUpsert, hasContact, ignored, RECORD_PATHS, type Routes } from "./webhook.ts";
+import {
+  type BookingRow,
+  bookingUpsert,
+  hasContact,
+  ignored,
+  type Routes,
+  rowContacts,
+  withWarnings,
+} from "./webhook.ts";
 
 /** The columns whose change the module reads; others are answered "ignored". */
 const TRACKED = [
@@ -43,37 +53,51 @@ export function bookingRowRoutes(ctx: Context): Pick<Routes, "insert" | "update"
 }
 
 async function applyBookingRow(
-  { db, caller: { claims }, receivedAt }: Context,
-  r: BookingRecord,
+  ctx: Context,
+  row: BookingRow,
   old: BookingRecord | null,
 ): Promise<unknown> {
+  const { db, caller: { claims }, receivedAt } = ctx;
+  const r = row.record;
   const version = r.updated_at ?? receivedAt;
-  if (hasContact(r)) {
-    const result = await upsertCustomer(db, claims, {
-      ...bookingUpsert(r, version),
-      // An opt-in comes with the booking it was given with, never with a
-      // cancellation; SQL also refuses it for a booking already recorded.
-      marketingOptIn: (r.marketing_opt_in ?? false) && r.status !== "cancelled",
-    }, {
-      paths: RECORD_PATHS,
-      consentAt: r.created_at ?? version,
-      cancelledAt: cancelledAt(r, old),
-      receivedAt,
-    });
+  // Every input is checked here, before anything is written.
+  const contacts = await rowContacts(row, ctx);
+  if (hasContact(contacts)) {
+    const result = await runUpsert(
+      db,
+      claims,
+      {
+        ...bookingUpsert(r, version),
+        // An opt-in comes with the booking it was given with, never with a
+        // cancellation; SQL also refuses it for a booking already recorded.
+        marketingOptIn: (r.marketing_opt_in ?? false) && r.status !== "cancelled",
+      },
+      contacts,
+      {
+        consentAt: r.created_at ?? version,
+        cancelledAt: cancelledAt(r, old),
+        receivedAt,
+      },
+    );
     if (!result.bookingRecorded && !result.bookingApplied && !trackedChange(r, old)) {
-      return ignored("No column the module reads changed.");
+      return ignored("No column the module reads changed.", row.warnings);
     }
-    return result;
+    return withWarnings(result, row);
   }
-  if (!r.customer_id) return ignored("The booking names no customer.");
-  return await updateBooking(db, claims, {
-    restaurantId: r.restaurant_id,
-    bookingId: r.id,
-    status: r.status,
-    covers: r.party_size,
-    startsAt: r.start_at,
-    updatedAt: version,
-    cancelledAt: cancelledAt(r, old),
-    customerId: r.customer_id,
-  });
+  if (!r.customer_id) {
+    return ignored("The booking names no customer by id or usable contact.", row.warnings);
+  }
+  return withWarnings(
+    await updateBooking(db, claims, {
+      restaurantId: r.restaurant_id,
+      bookingId: r.id,
+      status: r.status,
+      covers: r.party_size,
+      startsAt: r.start_at,
+      updatedAt: version,
+      cancelledAt: cancelledAt(r, old),
+      customerId: r.customer_id,
+    }),
+    row,
+  );
 }

@@ -1,15 +1,17 @@
-// The two operations, from validated requests to one SQL call each.
-// Contacts are normalized here (the SQL side only checks the canonical form);
-// national phone numbers need the restaurant's region, which is cached per
+// The operations, from validated requests to one SQL call each. Contacts are
+// prepared first (normalized: the SQL side only checks the canonical form),
+// then the call runs, so every input of a call is checked before it writes.
+// National phone numbers need the restaurant's region, which is cached per
 // isolate and re-checked by SQL on every call.
 import { type Claims, sqlClaims } from "./auth.ts";
 import { callFunction, type Db, isRegionMismatch, toHttpError } from "./db.ts";
-import { type ErrorDetail, HttpError } from "./http.ts";
+import type { ErrorDetail } from "./http.ts";
 import {
   isInternational,
   type NormalizedEmail,
   normalizeEmail,
   normalizeName,
+  type Result,
 } from "./normalize_core.ts";
 import type { NormalizedPhone } from "./normalize_phone.ts";
 import type {
@@ -21,14 +23,15 @@ import type {
   UpsertResult,
 } from "./responses.ts";
 import { recordConsent } from "./consent.ts";
-import type {
-  BookingUpdateRequest,
-  CancelRequest,
-  ConsentRequest,
-  EraseRequest,
-  ExportRequest,
-  LookupRequest,
-  UpsertRequest,
+import {
+  type BookingUpdateRequest,
+  type CancelRequest,
+  type ConsentRequest,
+  type EraseRequest,
+  type ExportRequest,
+  invalidRequest,
+  type LookupRequest,
+  type UpsertRequest,
 } from "./schemas.ts";
 
 export type {
@@ -57,8 +60,32 @@ export interface UpsertOptions {
   receivedAt?: string;
 }
 
+/**
+ * What happens to a contact that cannot be normalized: the request is
+ * refused (API callers), or the contact is dropped with a warning (webhooks,
+ * whose deliveries are not retried).
+ */
+export type OnBadContact = "refuse" | "drop";
+
+/** A request's contacts, normalized; the ones dropped are named in `warnings`. */
+export interface Contacts {
+  email: NormalizedEmail | null;
+  phone: PreparedPhone | null;
+  warnings: ErrorDetail[];
+}
+
+/** A phone normalized under the region known now, with what a retry under another needs. */
+export interface PreparedPhone {
+  text: string;
+  path: string;
+  value: NormalizedPhone;
+}
+
 const API_PATHS: FieldPaths = { email: "email", phone: "phone" };
 const REGION_CACHE_MAX = 10_000;
+// SQL refuses a call normalized under a stale region (PT409, with the actual
+// one): redo it under the new region, at most this many times.
+const REGION_RETRIES = 2;
 const regionCache = new Map<string, string>();
 
 type PhoneModule = typeof import("./normalize_phone.ts");
@@ -84,10 +111,22 @@ export async function upsertCustomer(
   options: UpsertOptions = {},
 ): Promise<UpsertResult> {
   const paths = options.paths ?? API_PATHS;
-  const email = req.email ? emailOrThrow(req.email, paths) : null;
+  const contacts = await prepareContacts(db, claims, req.restaurantId, req, paths, "refuse");
+  return await runUpsert(db, claims, req, contacts, options);
+}
+
+/** The upsert with contacts already prepared: the request's own email and phone are not read. */
+export async function runUpsert(
+  db: Db,
+  claims: Claims,
+  req: UpsertRequest,
+  contacts: Contacts,
+  options: UpsertOptions = {},
+): Promise<UpsertResult> {
+  const email = contacts.email;
   const name = normalizeName(req.name);
   const booking = req.booking ?? null;
-  return await withRegion(db, claims, req.restaurantId, req.phone, paths, async (phone) => {
+  return await withRegion(req.restaurantId, contacts.phone, async (phone) => {
     return await callFunction(db, "customers_upsert", {
       p_claims: sqlClaims(claims),
       p_restaurant_id: req.restaurantId,
@@ -117,8 +156,19 @@ export async function cancelBooking(
   req: CancelRequest,
   paths: FieldPaths = API_PATHS,
 ): Promise<CancelResult> {
-  const email = req.email ? emailOrThrow(req.email, paths) : null;
-  return await withRegion(db, claims, req.restaurantId, req.phone, paths, async (phone) => {
+  const contacts = await prepareContacts(db, claims, req.restaurantId, req, paths, "refuse");
+  return await runCancel(db, claims, req, contacts);
+}
+
+/** The cancellation with contacts already prepared: the request's own email and phone are not read. */
+export async function runCancel(
+  db: Db,
+  claims: Claims,
+  req: CancelRequest,
+  contacts: Contacts,
+): Promise<CancelResult> {
+  const email = contacts.email;
+  return await withRegion(req.restaurantId, contacts.phone, async (phone) => {
     return await callFunction(db, "customer_cancel", {
       p_claims: sqlClaims(claims),
       p_restaurant_id: req.restaurantId,
@@ -139,21 +189,17 @@ export async function updateBooking(
   req: BookingUpdateRequest & { cancelledAt?: string | null; customerId?: string | null },
   receivedAt?: string,
 ): Promise<BookingUpdateResult> {
-  try {
-    return await callFunction(db, "booking_update", {
-      p_claims: sqlClaims(claims),
-      p_restaurant_id: req.restaurantId,
-      p_booking_id: req.bookingId,
-      p_status: given(req.status),
-      p_covers: given(req.covers),
-      p_starts_at: given(req.startsAt),
-      p_cancelled_at: given(req.cancelledAt),
-      p_version: req.updatedAt ?? receivedAt,
-      p_customer_id: given(req.customerId),
-    }) as unknown as BookingUpdateResult;
-  } catch (error) {
-    throw toHttpError(error);
-  }
+  return await callFunction(db, "booking_update", {
+    p_claims: sqlClaims(claims),
+    p_restaurant_id: req.restaurantId,
+    p_booking_id: req.bookingId,
+    p_status: given(req.status),
+    p_covers: given(req.covers),
+    p_starts_at: given(req.startsAt),
+    p_cancelled_at: given(req.cancelledAt),
+    p_version: req.updatedAt ?? receivedAt,
+    p_customer_id: given(req.customerId),
+  }) as unknown as BookingUpdateResult;
 }
 
 /** Find a guest by id or contact, normalized exactly as the upsert does; never writes. */
@@ -162,8 +208,9 @@ export async function lookupCustomer(
   claims: Claims,
   req: LookupRequest,
 ): Promise<LookupResult> {
-  const email = req.email ? emailOrThrow(req.email, API_PATHS) : null;
-  return await withRegion(db, claims, req.restaurantId, req.phone, API_PATHS, async (phone) => {
+  const contacts = await prepareContacts(db, claims, req.restaurantId, req, API_PATHS, "refuse");
+  const email = contacts.email;
+  return await withRegion(req.restaurantId, contacts.phone, async (phone) => {
     return await callFunction(db, "customer_lookup", {
       p_claims: sqlClaims(claims),
       p_restaurant_id: req.restaurantId,
@@ -181,15 +228,11 @@ export async function exportCustomer(
   claims: Claims,
   req: ExportRequest,
 ): Promise<ExportDocument> {
-  try {
-    return await callFunction(db, "customer_export", {
-      p_claims: sqlClaims(claims),
-      p_restaurant_id: req.restaurantId,
-      p_customer_id: req.customerId,
-    }) as unknown as ExportDocument;
-  } catch (error) {
-    throw toHttpError(error);
-  }
+  return await callFunction(db, "customer_export", {
+    p_claims: sqlClaims(claims),
+    p_restaurant_id: req.restaurantId,
+    p_customer_id: req.customerId,
+  }) as unknown as ExportDocument;
 }
 
 /** Erase a guest's personal data, keeping the anonymous facts on a tombstone. */
@@ -198,90 +241,102 @@ export async function eraseCustomer(
   claims: Claims,
   req: EraseRequest,
 ): Promise<EraseResult> {
-  try {
-    return await callFunction(db, "customer_erase", {
-      p_claims: sqlClaims(claims),
-      p_restaurant_id: req.restaurantId,
-      p_customer_id: req.customerId,
-      p_reason: given(req.reason),
-      p_force: given(req.force),
-    }) as unknown as EraseResult;
-  } catch (error) {
-    throw toHttpError(error);
-  }
+  return await callFunction(db, "customer_erase", {
+    p_claims: sqlClaims(claims),
+    p_restaurant_id: req.restaurantId,
+    p_customer_id: req.customerId,
+    p_reason: given(req.reason),
+    p_force: given(req.force),
+  }) as unknown as EraseResult;
 }
 
 /** A grant or withdrawal for a guest named by id or contact (normalized as the upsert does). */
 export async function changeConsent(db: Db, claims: Claims, req: ConsentRequest): Promise<unknown> {
-  const email = req.email ? emailOrThrow(req.email, API_PATHS) : null;
-  return await withRegion(db, claims, req.restaurantId, req.phone, API_PATHS, async (phone) => {
+  const contacts = await prepareContacts(db, claims, req.restaurantId, req, API_PATHS, "refuse");
+  return await withRegion(req.restaurantId, contacts.phone, async (phone) => {
     return await recordConsent(db, claims, req, {
-      email: email?.normalized ?? null,
+      email: contacts.email?.normalized ?? null,
       phone: phone?.e164 ?? null,
       region: phone?.region ?? null,
     });
   });
 }
 
-function emailOrThrow(input: string, paths: FieldPaths): NormalizedEmail | null {
-  if (input.trim() === "") return null;
-  const result = normalizeEmail(input);
-  if (!result.ok) throw invalid([{ path: paths.email, message: result.reason }]);
-  return result.value;
-}
-
 /**
- * Normalize the phone (if any) and run the call. A national number needs the
- * restaurant's region: taken from the cache, or on a miss from
- * private.authorize (which also answers 403/404 correctly). If SQL says the
- * region changed, normalize again with the new one and retry once.
+ * Normalize a request's email and phone. A national phone number needs the
+ * restaurant's region: from the cache, or on a miss from private.authorize
+ * (which also answers 403/404 correctly), while libphonenumber loads; a
+ * number invalid under a cached region is tried again under a fresh one,
+ * since the region may have changed.
  */
-async function withRegion<T>(
+export async function prepareContacts(
   db: Db,
   claims: Claims,
   restaurantId: string,
-  rawPhone: string | null | undefined,
+  given: { email?: string | null; phone?: string | null },
   paths: FieldPaths,
+  onBad: OnBadContact,
+): Promise<Contacts> {
+  const warnings: ErrorDetail[] = [];
+  const usable = <T>(result: Result<T>, path: string): T | null => {
+    if (result.ok) return result.value;
+    const problem = { path, message: result.reason };
+    if (onBad === "refuse") throw invalidRequest([problem]);
+    warnings.push(problem);
+    return null;
+  };
+  const email = hasText(given.email) ? usable(normalizeEmail(given.email), paths.email) : null;
+  let phone: PreparedPhone | null = null;
+  if (hasText(given.phone)) {
+    const text = given.phone;
+    const value = usable(await phoneUnderKnownRegion(db, claims, restaurantId, text), paths.phone);
+    phone = value && { text, path: paths.phone, value };
+  }
+  return { email, phone, warnings };
+}
+
+async function phoneUnderKnownRegion(
+  db: Db,
+  claims: Claims,
+  restaurantId: string,
+  text: string,
+): Promise<Result<NormalizedPhone>> {
+  const phoneLib = loadPhoneModule();
+  if (isInternational(text)) return (await phoneLib).normalizePhone(text, null);
+  const cached = regionCache.get(restaurantId);
+  if (cached !== undefined) {
+    const result = (await phoneLib).normalizePhone(text, cached);
+    if (result.ok) return result;
+  }
+  const region = await lookupRegion(db, claims, restaurantId);
+  return (await phoneLib).normalizePhone(text, region);
+}
+
+/**
+ * Run the call with the prepared phone. If SQL says the phone was normalized
+ * under a stale region (PT409 with the actual one), remember the new region
+ * and redo the call with the phone normalized under it.
+ */
+async function withRegion<T>(
+  restaurantId: string,
+  prepared: PreparedPhone | null,
   call: (phone: NormalizedPhone | null) => Promise<T>,
 ): Promise<T> {
-  const phoneText = rawPhone && rawPhone.trim() !== "" ? rawPhone : null;
-  const phoneLib = phoneText === null ? null : loadPhoneModule();
-  let region: string | null = null;
-  let cached = false;
-  if (phoneText !== null && !isInternational(phoneText)) {
-    region = regionCache.get(restaurantId) ?? null;
-    cached = region !== null;
-    region ??= await lookupRegion(db, claims, restaurantId);
-  }
-  for (let attempt = 0;; attempt++) {
-    let phone: NormalizedPhone | null = null;
-    if (phoneText !== null) {
-      const result = (await phoneLib!).normalizePhone(phoneText, region);
-      if (!result.ok && cached) {
-        // Invalid under a cached region: the region may have changed since.
-        cached = false;
-        const fresh = await lookupRegion(db, claims, restaurantId);
-        if (fresh !== region) {
-          region = fresh;
-          continue;
-        }
-      }
-      if (!result.ok) throw invalid([{ path: paths.phone, message: result.reason }]);
-      phone = result.value;
-    }
+  const attempt = async (phone: NormalizedPhone | null, retriesLeft: number): Promise<T> => {
     try {
       return await call(phone);
     } catch (error) {
       const actual = isRegionMismatch(error);
-      if (actual && attempt < 2) {
-        rememberRegion(restaurantId, actual);
-        region = actual;
-        cached = false;
-        continue;
-      }
-      throw toHttpError(error);
+      if (actual === null || prepared === null || retriesLeft === 0) throw toHttpError(error);
+      rememberRegion(restaurantId, actual);
+      const again = (await loadPhoneModule()).normalizePhone(prepared.text, actual);
+      // Valid under the old region, not under the new one: the caller's
+      // number no longer makes sense here, so it is refused even for a webhook.
+      if (!again.ok) throw invalidRequest([{ path: prepared.path, message: again.reason }]);
+      return await attempt(again.value, retriesLeft - 1);
     }
-  }
+  };
+  return await attempt(prepared?.value ?? null, REGION_RETRIES);
 }
 
 async function lookupRegion(db: Db, claims: Claims, restaurantId: string): Promise<string> {
@@ -302,6 +357,6 @@ function rememberRegion(restaurantId: string, region: string): void {
   regionCache.set(restaurantId, region);
 }
 
-function invalid(details: ErrorDetail[]): HttpError {
-  return new HttpError(400, "invalid_request", "The request is not valid.", details);
+function hasText(value: string | null | undefined): value is string {
+  return typeof value === "string" && value.trim() !== "";
 }

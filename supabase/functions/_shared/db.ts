@@ -356,15 +356,9 @@ export function toHttpError(error: unknown): HttpError {
       );
   }
   const mapped = isUnavailable(error)
-    ? new HttpError(
-      503,
-      "unavailable",
-      "The database is unavailable; try again shortly.",
-      undefined,
-      {
-        "retry-after": "2",
-      },
-    )
+    ? new HttpError(503, "unavailable", "The database is unavailable; try again shortly.", {
+      headers: { "retry-after": "2" },
+    })
     : new HttpError(500, "internal_error", "Something went wrong on our side.");
   // Kept for the log line (kind and codes only), never sent to the caller.
   return Object.assign(mapped, { cause: error });

@@ -2,7 +2,7 @@
 // caller verification, bounded JSON body, error mapping and one structured
 // log line per request. A function supplies only what it does with the body.
 import { type AuthConfig, authConfigFromEnv, authenticate, type Caller } from "./auth.ts";
-import { type Db, errorCode, getDb } from "./db.ts";
+import { type Db, errorCode, getDb, toHttpError } from "./db.ts";
 import { CORS_HEADERS, errorResponse, HttpError, json, readJson } from "./http.ts";
 import { log } from "./log.ts";
 
@@ -37,13 +37,14 @@ export function endpoint(
     const requestId = given && REQUEST_ID.test(given) ? given : crypto.randomUUID();
     let response: Response;
     let role: string | undefined;
-    let failure: unknown;
+    let failure: HttpError | undefined;
+    let dropped: string | undefined;
     try {
       if (req.method === "OPTIONS") {
         response = new Response(null, { status: 204, headers: CORS_HEADERS });
       } else if (req.method !== "POST") {
-        throw new HttpError(405, "method_not_allowed", "Use POST.", undefined, {
-          allow: "POST, OPTIONS",
+        throw new HttpError(405, "method_not_allowed", "Use POST.", {
+          headers: { allow: "POST, OPTIONS" },
         });
       } else {
         auth ??= authConfigFromEnv(Deno.env);
@@ -51,14 +52,15 @@ export function endpoint(
         role = caller.claims.role;
         const body = await readJson(req);
         const db = deps.db ?? getDb();
-        response = json(200, await action(body, { caller, db, requestId, receivedAt }));
+        const result = await action(body, { caller, db, requestId, receivedAt });
+        dropped = droppedFields(result);
+        response = json(200, result);
       }
     } catch (error) {
-      failure = error;
-      const httpError = error instanceof HttpError
-        ? error
-        : new HttpError(500, "internal_error", "Something went wrong on our side.");
-      response = errorResponse(httpError, requestId);
+      // Every failure becomes the caller's error here, and only here.
+      const mapped = toHttpError(error);
+      failure = mapped;
+      response = errorResponse(mapped, requestId);
     }
     response.headers.set("x-request-id", requestId);
     const status = response.status;
@@ -69,16 +71,26 @@ export function endpoint(
       status,
       durationMs: Math.round((performance.now() - started) * 10) / 10,
       role,
+      dropped,
       ...(failure === undefined ? {} : describe(failure)),
     });
     return response;
   };
 }
 
+/**
+ * The paths of the fields a webhook dropped (its answer's `warnings`), for
+ * the log line: field names only, never their values.
+ */
+function droppedFields(result: unknown): string | undefined {
+  const warnings = (result as { warnings?: unknown } | null)?.warnings;
+  if (!Array.isArray(warnings) || warnings.length === 0) return undefined;
+  return warnings.map((w: { path: string }) => w.path).join(",");
+}
+
 /** What may be logged about a failure: its codes and kind, never its text. */
-function describe(failure: unknown): Record<string, string | undefined> {
-  const code = failure instanceof HttpError ? failure.code : "internal_error";
-  const cause = failure instanceof HttpError ? failure.cause : failure;
+function describe(failure: HttpError): Record<string, string | undefined> {
+  const { code, cause } = failure;
   if (cause === undefined) return { code };
   const e = cause as { name?: string; constraint?: string };
   return {

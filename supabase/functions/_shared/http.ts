@@ -1,5 +1,6 @@
 // HTTP plumbing shared by every function: the error shape, JSON responses,
 // CORS and a bounded JSON body reader.
+import { corsHeaders as supabaseCors } from "@supabase/supabase-js/cors";
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
@@ -13,33 +14,55 @@ export type ErrorCode =
   | "invalid_request"
   | "unauthorized"
   | "forbidden"
+  | "not_found"
   | "restaurant_not_found"
   | "customer_not_found"
   | "booking_not_found"
   | "has_future_bookings"
   | "method_not_allowed"
+  | "request_timeout"
   | "payload_too_large"
   | "unsupported_media_type"
   | "unavailable"
   | "internal_error";
 
+export interface HttpErrorOptions {
+  /** One entry per bad field, by path; never the field's value. */
+  details?: ErrorDetail[];
+  /** Extra response headers (Retry-After, WWW-Authenticate, Allow, …). */
+  headers?: Record<string, string>;
+  /** What went wrong underneath: kept for the log line (kind and codes only), never sent. */
+  cause?: unknown;
+}
+
 /** An error meant for the caller: status, stable code, readable message. */
 export class HttpError extends Error {
+  readonly details?: ErrorDetail[];
+  readonly headers: Record<string, string>;
+
   constructor(
     readonly status: number,
     readonly code: ErrorCode,
     message: string,
-    readonly details?: ErrorDetail[],
-    readonly headers: Record<string, string> = {},
+    options: HttpErrorOptions = {},
   ) {
-    super(message);
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "HttpError";
+    this.details = options.details;
+    this.headers = options.headers ?? {};
   }
 }
 
+// The headers supabase-js sends come from the library itself, so a header a
+// new SDK version starts sending is allowed as soon as the pin moves. Its list
+// (2.119.1) lacks x-region, which `functions.invoke(…, { region })` sends, so
+// that one is added here. Only POST and OPTIONS are served: the library's
+// method list (GET, PUT, …) would announce methods that answer 405.
+const SDK_HEADERS = supabaseCors["Access-Control-Allow-Headers"].split(",").map((h) => h.trim());
+
 export const CORS_HEADERS: Record<string, string> = {
-  "access-control-allow-origin": "*",
-  "access-control-allow-headers": "authorization, x-client-info, apikey, content-type",
+  "access-control-allow-origin": supabaseCors["Access-Control-Allow-Origin"],
+  "access-control-allow-headers": [...new Set([...SDK_HEADERS, "x-region"])].join(", "),
   "access-control-allow-methods": "POST, OPTIONS",
   "access-control-max-age": "86400",
 };

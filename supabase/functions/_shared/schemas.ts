@@ -14,7 +14,32 @@ const text = (max: number) =>
     NO_CONTROL,
     "Must not contain control characters.",
   );
-const timestamp = z.iso.datetime({ offset: true, message: "Must be an ISO 8601 date-time." });
+const isoDateTime = z.iso.datetime({ offset: true });
+// Postgres refuses year 0000 (22008), an offset beyond ±15:59 (22009) and an
+// overlong field such as a 60,000-digit fraction (22007); zod's ISO format
+// allows all three. Nothing reaches SQL that it would refuse.
+const DATE_TIME_PARTS = /^(\d{4})-.*?(?:\.(\d+))?(?:Z|[+-](\d{2}):\d{2})$/i;
+
+/** Why a date-time cannot be stored, or null when it can. */
+export function timestampProblem(value: string): string | null {
+  if (!isoDateTime.safeParse(value).success) {
+    return "Must be an ISO 8601 date-time with an offset, e.g. 2026-12-24T19:30:00Z.";
+  }
+  const [, year, fraction, offsetHours] = DATE_TIME_PARTS.exec(value)!;
+  if (year === "0000") return "The year must be between 0001 and 9999.";
+  if (fraction !== undefined && fraction.length > 9) {
+    return "At most 9 digits after the decimal point of the seconds.";
+  }
+  if (offsetHours !== undefined && Number(offsetHours) > 15) {
+    return "The offset from UTC must be within ±15:59.";
+  }
+  return null;
+}
+
+const timestamp = z.string().check((ctx) => {
+  const problem = timestampProblem(ctx.value);
+  if (problem) ctx.issues.push({ code: "custom", message: problem, input: ctx.value });
+});
 
 const contactFields = {
   email: text(320).nullish(),
@@ -166,25 +191,62 @@ export const webhookSchema = z.strictObject({
   old_record: z.record(z.string(), z.unknown()).nullable(),
 });
 
-/** The columns of public.bookings a webhook handler reads; others are ignored. */
+/**
+ * The columns of public.bookings a webhook handler needs; others are
+ * ignored. A bad value here refuses the delivery (400).
+ */
 export const bookingRecordSchema = z.looseObject({
   id,
   restaurant_id: id,
-  customer_id: id.nullish(),
-  customer_name: text(200).nullish(),
-  customer_email: text(320).nullish(),
-  customer_phone: text(40).nullish(),
-  party_size: z.int().min(1).max(1000),
+  party_size: z.int("Must be a whole number.").min(1, "At least 1.").max(1000, "At most 1000."),
   start_at: timestamp.nullish(),
   status,
   cancelled_at: timestamp.nullish(),
   created_at: timestamp.nullish(),
-  marketing_opt_in: z.boolean().nullish(),
   updated_at: timestamp.nullish(),
 });
 
+/**
+ * The optional columns: the booking is recorded without one that cannot be
+ * used (with a warning), since pg_net does not retry a refused delivery.
+ */
+const OPTIONAL_COLUMNS = {
+  customer_id: id.nullish(),
+  customer_name: text(200).nullish(),
+  customer_email: text(320).nullish(),
+  customer_phone: text(40).nullish(),
+  marketing_opt_in: z.boolean("Must be true or false.").nullish(),
+};
+
+type OptionalColumns = {
+  [K in keyof typeof OPTIONAL_COLUMNS]: z.output<(typeof OPTIONAL_COLUMNS)[K]> | null;
+};
+
 export type WebhookBody = z.infer<typeof webhookSchema>;
-export type BookingRecord = z.infer<typeof bookingRecordSchema>;
+export type BookingRecord = z.output<typeof bookingRecordSchema> & OptionalColumns;
+
+/**
+ * A booking row: its required columns validated (400 when wrong), each
+ * optional column kept or, when unusable, set to null with a warning naming it.
+ */
+export function parseBookingRecord(
+  raw: Record<string, unknown>,
+  prefix: string,
+): { record: BookingRecord; warnings: ErrorDetail[] } {
+  const required = parseOrThrow(bookingRecordSchema, raw, prefix);
+  const warnings: ErrorDetail[] = [];
+  const optional = {} as Record<string, unknown>;
+  for (const [column, schema] of Object.entries(OPTIONAL_COLUMNS)) {
+    const result = schema.safeParse(raw[column], { reportInput: true });
+    if (result.success) {
+      optional[column] = result.data;
+    } else {
+      optional[column] = null;
+      warnings.push(...issueDetails(result.error, `${prefix}.${column}`));
+    }
+  }
+  return { record: { ...required, ...(optional as OptionalColumns) }, warnings };
+}
 
 /** True when the body has the shape of a Database Webhook rather than an API call. */
 export function looksLikeWebhook(body: unknown): boolean {
@@ -192,41 +254,75 @@ export function looksLikeWebhook(body: unknown): boolean {
     "type" in body && "table" in body && "record" in body;
 }
 
-/** Validate or throw 400 invalid_request with one detail per bad field. */
+/** At most this many details in one error: a body of a thousand unknown keys gets a short answer. */
+export const MAX_DETAILS = 20;
+
+/** Validate or throw 400 invalid_request with one detail per bad field (the first MAX_DETAILS). */
 export function parseOrThrow<S extends z.ZodType>(
   schema: S,
   body: unknown,
   prefix = "",
 ): z.output<S> {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
-    throw new HttpError(400, "invalid_request", "The body must be a JSON object.", [
-      { path: prefix || "(body)", message: "Expected an object." },
-    ]);
+    throw invalidRequest([{ path: prefix || "(body)", message: "Expected an object." }]);
   }
-  const result = schema.safeParse(body);
+  // The input is reported so that a wrong type can be told from a missing
+  // field; it stays in memory and is never echoed to the caller.
+  const result = schema.safeParse(body, { reportInput: true });
   if (result.success) return result.data;
-  throw new HttpError(
-    400,
-    "invalid_request",
-    "The request is not valid.",
-    issueDetails(result.error, prefix),
-  );
+  throw invalidRequest(issueDetails(result.error, prefix));
 }
 
+/** 400 invalid_request listing the first MAX_DETAILS problems, and how many there were. */
+export function invalidRequest(details: ErrorDetail[]): HttpError {
+  const message = details.length > MAX_DETAILS
+    ? `The request is not valid; the first ${MAX_DETAILS} of ${details.length} problems are listed.`
+    : "The request is not valid.";
+  return new HttpError(400, "invalid_request", message, {
+    details: details.slice(0, MAX_DETAILS),
+  });
+}
+
+const EXPECTED: Record<string, string> = {
+  number: "a number",
+  int: "a whole number",
+  string: "a string",
+  boolean: "true or false",
+  object: "an object",
+  record: "an object",
+  array: "an array",
+};
+// A path names the caller's keys, which may be long: each segment is cut.
+const MAX_SEGMENT = 64;
+
 export function issueDetails(error: z.ZodError, prefix = ""): ErrorDetail[] {
+  const segment = (key: PropertyKey) => {
+    const s = String(key);
+    return s.length > MAX_SEGMENT ? `${s.slice(0, MAX_SEGMENT)}…` : s;
+  };
   const join = (path: PropertyKey[]) =>
-    [prefix, ...path.map(String)].filter((s) => s !== "").join(".") || "(body)";
+    [prefix, ...path.map(segment)].filter((s) => s !== "").join(".") || "(body)";
   const details: ErrorDetail[] = [];
   for (const issue of error.issues) {
     if (issue.code === "unrecognized_keys") {
       for (const key of issue.keys) {
         details.push({ path: join([...issue.path, key]), message: "Unknown field." });
       }
-    } else if (issue.code === "invalid_type" && issue.input === undefined) {
-      details.push({ path: join(issue.path), message: "Required." });
+    } else if (issue.code === "invalid_type") {
+      details.push({ path: join(issue.path), message: typeMessage(issue) });
     } else {
       details.push({ path: join(issue.path), message: issue.message });
     }
   }
   return details;
+}
+
+/** "Required." only for a field that is absent; otherwise what was expected instead. */
+function typeMessage(issue: z.core.$ZodIssueInvalidType): string {
+  if (issue.input === undefined) return "Required.";
+  if (typeof issue.input === "number" && !Number.isFinite(issue.input)) {
+    return "Expected a finite number.";
+  }
+  const expected = EXPECTED[issue.expected];
+  return expected ? `Expected ${expected}.` : issue.message;
 }

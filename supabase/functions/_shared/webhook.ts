@@ -1,14 +1,19 @@
 // Supabase Database Webhooks (pg_net) for public.bookings. Deliveries are
 // best-effort and may repeat, which is fine: every action they trigger is
-// idempotent in SQL. Events a function does not handle get a 200 "ignored"
-// so pg_net's log shows them as delivered, not failed.
+// idempotent in SQL. pg_net does not retry a refused delivery either, so a
+// booking row is recorded whenever it names a usable contact: an optional
+// column that cannot be used is dropped and named in the answer's `warnings`
+// (path and reason, never the value). Events a function does not handle get
+// a 200 "ignored" so pg_net's log shows them as delivered, not failed.
 import type { Caller } from "./auth.ts";
-import type { FieldPaths } from "./customers.ts";
-import { HttpError } from "./http.ts";
+import { type Contacts, type FieldPaths, prepareContacts } from "./customers.ts";
+import type { Context } from "./endpoint.ts";
+import { type ErrorDetail, HttpError } from "./http.ts";
 import {
   type BookingRecord,
-  bookingRecordSchema,
+  invalidRequest,
   looksLikeWebhook,
+  parseBookingRecord,
   parseOrThrow,
   type UpsertRequest,
   webhookSchema,
@@ -20,8 +25,10 @@ export const RECORD_PATHS: FieldPaths = {
   phone: "record.customer_phone",
 };
 
-export function hasContact(r: BookingRecord): boolean {
-  return Boolean(r.customer_email?.trim() || r.customer_phone?.trim());
+/** A booking row with what was dropped from it. */
+export interface BookingRow {
+  record: BookingRecord;
+  warnings: ErrorDetail[];
 }
 
 /** The upsert that records a host booking row, as of `version`, for its customer. */
@@ -42,22 +49,53 @@ export function bookingUpsert(r: BookingRecord, version: string): UpsertRequest 
   };
 }
 
+/** The row's contacts, normalized; an unusable one is dropped and joins the row's warnings. */
+export async function rowContacts(row: BookingRow, { caller, db }: Context): Promise<Contacts> {
+  const r = row.record;
+  const contacts = await prepareContacts(
+    db,
+    caller.claims,
+    r.restaurant_id,
+    {
+      email: r.customer_email,
+      phone: r.customer_phone,
+    },
+    RECORD_PATHS,
+    "drop",
+  );
+  row.warnings.push(...contacts.warnings);
+  return contacts;
+}
+
+export function hasContact(contacts: Contacts): boolean {
+  return contacts.email !== null || contacts.phone !== null;
+}
+
+/** The answer, with the row's warnings when it has any. */
+export function withWarnings<T extends object>(answer: T, row: BookingRow): T {
+  return row.warnings.length === 0 ? answer : { ...answer, warnings: row.warnings };
+}
+
 export type BookingEvent =
-  | { kind: "insert" | "update"; record: BookingRecord; oldRecord: BookingRecord | null }
-  | { kind: "other"; record: null; oldRecord: null };
+  | { kind: "insert" | "update"; row: BookingRow; oldRecord: BookingRecord | null }
+  | { kind: "other" };
 
 /** Parse a webhook body, or return null when the body is an ordinary API request. */
 export function parseWebhook(body: unknown): BookingEvent | null {
   if (!looksLikeWebhook(body)) return null;
   const hook = parseOrThrow(webhookSchema, body);
   if (hook.schema !== "public" || hook.table !== "bookings" || hook.type === "DELETE") {
-    return { kind: "other", record: null, oldRecord: null };
+    return { kind: "other" };
   }
-  const record = parseOrThrow(bookingRecordSchema, hook.record, "record");
+  if (hook.record === null) {
+    throw invalidRequest([{ path: "record", message: "Expected an object." }]);
+  }
+  const row = parseBookingRecord(hook.record, "record");
+  // The old row is only compared with the new one: what it drops is not news.
   const oldRecord = hook.old_record === null
     ? null
-    : parseOrThrow(bookingRecordSchema, hook.old_record, "old_record");
-  return { kind: hook.type === "INSERT" ? "insert" : "update", record, oldRecord };
+    : parseBookingRecord(hook.old_record, "old_record").record;
+  return { kind: hook.type === "INSERT" ? "insert" : "update", row, oldRecord };
 }
 
 /** Webhooks are sent by the database with a service credential; nobody else may send them. */
@@ -67,17 +105,20 @@ export function requireServiceCaller(caller: Caller): void {
   }
 }
 
-export function ignored(reason: string): { ignored: true; reason: string } {
-  return { ignored: true, reason };
+export function ignored(
+  reason: string,
+  warnings: ErrorDetail[] = [],
+): { ignored: true; reason: string; warnings?: ErrorDetail[] } {
+  return warnings.length === 0 ? { ignored: true, reason } : { ignored: true, reason, warnings };
 }
 
 export interface Routes {
   /** An ordinary API request. */
   api: (body: unknown) => Promise<unknown>;
   /** INSERT on public.bookings, if the function handles it. */
-  insert?: (record: BookingRecord) => Promise<unknown>;
+  insert?: (row: BookingRow) => Promise<unknown>;
   /** UPDATE on public.bookings, if the function handles it. */
-  update?: (record: BookingRecord, oldRecord: BookingRecord | null) => Promise<unknown>;
+  update?: (row: BookingRow, oldRecord: BookingRecord | null) => Promise<unknown>;
 }
 
 /**
@@ -89,9 +130,9 @@ export async function route(body: unknown, caller: Caller, routes: Routes): Prom
   const event = parseWebhook(body);
   if (!event) return await routes.api(body);
   requireServiceCaller(caller);
-  if (event.kind === "insert" && routes.insert) return await routes.insert(event.record);
+  if (event.kind === "insert" && routes.insert) return await routes.insert(event.row);
   if (event.kind === "update" && routes.update) {
-    return await routes.update(event.record, event.oldRecord);
+    return await routes.update(event.row, event.oldRecord);
   }
   return ignored(
     event.kind === "other"
