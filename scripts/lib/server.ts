@@ -126,9 +126,7 @@ export async function startServer(options: StartOptions): Promise<StartedServer>
   };
 
   const base = `http://127.0.0.1:${port}`;
-  const target = serveTs
-    ? `${base}/functions/v1/customers-upsert`
-    : `${base}/`;
+  const target = serveTs ? `${base}/functions/v1/customers-upsert` : `${base}/`;
   let firstAnswerAt: number | null = null;
   const deadline = performance.now() + 60_000;
   const ready = async (): Promise<boolean> => {

@@ -160,7 +160,7 @@ export async function runAccess(o: AccessOptions): Promise<Summary> {
 
   type Case = {
     label: string;
-    fn: "customers-upsert" | "customer-cancel";
+    fn: string;
     body: () => unknown;
     expect: (who: Who) => [number, string?];
   };
@@ -179,7 +179,55 @@ export async function runAccess(o: AccessOptions): Promise<Summary> {
         )
       ? [404, "customer_not_found"]
       : [403, "forbidden"];
+  // Export and erasure: the service, or owners and managers (the staff here
+  // are plain staff, so they are refused too).
+  const serviceOnly = (allowed: [number, string?]) => (who: Who): [number, string?] =>
+    UNAUTHENTICATED.includes(who)
+      ? [401, "unauthorized"]
+      : ["service role", "secret key"].includes(who)
+      ? allowed
+      : [403, "forbidden"];
+  const allowedInA = (allowed: [number, string?]) => (who: Who): [number, string?] => {
+    const [status, code] = refusedUnlessA(who);
+    return status === 200 ? allowed : [status, code];
+  };
   const cases: Case[] = [
+    {
+      label: "look up A's customer in A",
+      fn: "customer-lookup",
+      body: () => ({ restaurantId: a, customerId: customerA }),
+      expect: refusedUnlessA,
+    },
+    {
+      label: "look up A's customer by contact, naming B",
+      fn: "customer-lookup",
+      body: () => ({ restaurantId: b, email: secretA.email }),
+      expect: notFoundInB,
+    },
+    {
+      label: "export A's customer in A",
+      fn: "customer-export",
+      body: () => ({ restaurantId: a, customerId: customerA }),
+      expect: serviceOnly([200]),
+    },
+    {
+      label: "erase A's customer, naming B",
+      fn: "customer-erase",
+      body: () => ({ restaurantId: b, customerId: customerA, force: true }),
+      expect: serviceOnly([404, "customer_not_found"]),
+    },
+    {
+      label: "update an unknown booking in A",
+      fn: "booking-update",
+      body: () => ({ restaurantId: a, bookingId: crypto.randomUUID(), status: "completed" }),
+      expect: allowedInA([404, "booking_not_found"]),
+    },
+    {
+      label: "grant A's customer sms consent in A",
+      fn: "customer-consent",
+      body: () => ({ restaurantId: a, customerId: customerA, channel: "sms", granted: true }),
+      expect: refusedUnlessA,
+    },
     {
       label: "upsert in A",
       fn: "customers-upsert",

@@ -290,11 +290,59 @@ function attackArb(restaurantId: string): fc.Arbitrary<Attack> {
   );
 }
 
+/**
+ * Broken bodies for look-up, export, erasure, booking-update and consent:
+ * each field of a valid body replaced by hostile values, plus unknown and
+ * missing fields. None may change anything or answer other than 4xx JSON.
+ */
+function rightsAttacks(restaurantId: string): Array<[string, string]> {
+  const unknown = crypto.randomUUID();
+  const valid: Record<string, Record<string, unknown>> = {
+    "customer-lookup": { restaurantId, customerId: unknown },
+    "customer-export": { restaurantId, customerId: unknown },
+    "customer-erase": { restaurantId, customerId: unknown, reason: "guest_request", force: true },
+    "booking-update": { restaurantId, bookingId: unknown, status: "completed", covers: 2 },
+    "customer-consent": { restaurantId, customerId: unknown, channel: "email", granted: false },
+  };
+  const hostile: unknown[] = [
+    null,
+    123,
+    -1,
+    1.5,
+    true,
+    "",
+    "x".repeat(5000),
+    "'; drop table public.customers; --",
+    "0000-01-01T00:00:00Z",
+    "\u0000",
+    [],
+    {},
+    { $gt: "" },
+  ];
+  const attacks: Array<[string, string]> = [];
+  for (const [fn, body] of Object.entries(valid)) {
+    for (const field of Object.keys(body)) {
+      for (const value of hostile) attacks.push([fn, JSON.stringify({ ...body, [field]: value })]);
+      const { [field]: _dropped, ...missing } = body;
+      if (field !== "reason" && field !== "force" && field !== "covers") {
+        attacks.push([fn, JSON.stringify(missing)]);
+      }
+    }
+    attacks.push([fn, JSON.stringify({ ...body, extra: 1 })]);
+    attacks.push([fn, "[]"]);
+  }
+  // A valid body for an unknown guest or booking is a 404, not a change.
+  for (const [fn, body] of Object.entries(valid)) attacks.push([fn, JSON.stringify(body)]);
+  return attacks;
+}
+
 async function snapshot(sql: Sql) {
   const [row] = await sql`
     select (select count(*) from public.customers)::int as customers,
       (select count(*) from public.customer_bookings)::int as events,
       (select coalesce(sum(total_bookings + total_covers + total_cancellations), 0) from public.customer_profiles)::int as counters,
+      (select count(*) from public.consent_events)::int as consent_events,
+      (select count(*) from public.customer_erasures)::int as erasures,
       (select count(*) from public.restaurants)::int as restaurants`;
   return JSON.stringify(row);
 }
@@ -322,6 +370,21 @@ export async function runHostile(o: HostileOptions): Promise<Summary> {
     const answer = await send(o.base, a.fn, a.body, headers);
     if (answer.status < 400 || answer.status >= 500 || !isErrorShape(answer.body)) {
       failures.push(`${a.kind} → ${answer.status} ${JSON.stringify(answer.body).slice(0, 160)}`);
+    }
+  });
+  // The other functions, each given broken versions of a valid body.
+  const others = rightsAttacks(restaurantId);
+  await parallel(others, o.clients ?? 8, async ([fn, body]) => {
+    const answer = await send(o.base, fn, body, {
+      authorization: `Bearer ${o.token}`,
+      "content-type": "application/json",
+    });
+    if (answer.status < 400 || answer.status >= 500 || !isErrorShape(answer.body)) {
+      failures.push(
+        `${fn} ${body.slice(0, 80)} → ${answer.status} ${
+          JSON.stringify(answer.body).slice(0, 120)
+        }`,
+      );
     }
   });
   const after = await snapshot(o.sql);
@@ -362,7 +425,7 @@ export async function runHostile(o: HostileOptions): Promise<Summary> {
     tried: `generated invalid bodies (${
       [...kinds.keys()].length
     } kinds) + ${names.length} verbatim names`,
-    count: attacks.length + names.length,
+    count: attacks.length + others.length + names.length,
     failures,
   };
 }

@@ -21,7 +21,8 @@ export type { Claims } from "./jwt.ts";
 export interface Caller {
   claims: Claims;
   /** How the caller proved itself: a JWT or an API key. */
-  via: "jwt" | "secret_key" | "publishable_key";
+  /** "link": a one-click link whose token is its own proof (customer-consent). */
+  via: "jwt" | "secret_key" | "publishable_key" | "link";
 }
 
 /** Verify the request's credentials; 401 for anything missing or not genuine. */

@@ -19,7 +19,16 @@ export type Action = (body: unknown, ctx: Context) => Promise<unknown>;
 export interface EndpointDeps {
   auth?: AuthConfig;
   db?: Db;
+  /**
+   * Accept one-click links (RFC 8058): a POST whose URL carries `?token=`
+   * needs no credentials and may have any body (a mail client sends
+   * `List-Unsubscribe=One-Click` as a form); the action gets `{ token }`
+   * from an anonymous caller, and the token itself must prove the rest.
+   */
+  tokenLinks?: boolean;
 }
+
+const LINK_CALLER: Caller = { claims: { role: "anon" }, via: "link" };
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -47,10 +56,11 @@ export function endpoint(
           headers: { allow: "POST, OPTIONS" },
         });
       } else {
+        const token = deps.tokenLinks ? new URL(req.url).searchParams.get("token") : null;
         auth ??= authConfigFromEnv(Deno.env);
-        const caller = await authenticate(req, auth);
+        const caller = token !== null ? LINK_CALLER : await authenticate(req, auth);
         role = caller.claims.role;
-        const body = await readJson(req);
+        const body = token !== null ? (await req.body?.cancel(), { token }) : await readJson(req);
         const db = deps.db ?? getDb();
         const result = await action(body, { caller, db, requestId, receivedAt });
         dropped = droppedFields(result);

@@ -27,4 +27,4 @@ export const consentAction: Action = (body, { caller, db }) => {
   return changeConsent(db, caller.claims, parseOrThrow(consentRequestSchema, body));
 };
 
-export default endpoint("customer-consent", consentAction);
+export default endpoint("customer-consent", consentAction, { tokenLinks: true });

@@ -1,0 +1,196 @@
+// customer-consent over HTTP: staff and services record grants and
+// withdrawals; a service mints a one-click unsubscribe link; anyone holding
+// the link withdraws what it names, with the anon key or with no credential
+// at all (RFC 8058's POST from a mail client), once however often clicked;
+// forged, swapped or truncated links are 401.
+import { assert, assertEquals } from "./assert.ts";
+import { jsonHeaders, send } from "./hardening/common.ts";
+import {
+  addStaff,
+  adminSql,
+  createRestaurant,
+  PUBLISHABLE_KEY,
+  type Server,
+  signToken,
+  type Sql,
+  startServer,
+} from "./helpers.ts";
+
+let server: Server;
+let sql: Sql;
+let restaurantId: string;
+let otherRestaurantId: string;
+const tokens: Record<"service" | "staff" | "stranger", string> = {} as never;
+
+Deno.test.beforeAll(async () => {
+  server = await startServer();
+  const setup = adminSql();
+  try {
+    restaurantId = await createRestaurant(setup);
+    otherRestaurantId = await createRestaurant(setup);
+    tokens.service = await signToken({ role: "service_role" });
+    tokens.staff = await signToken({
+      role: "authenticated",
+      sub: await addStaff(setup, restaurantId),
+    });
+    tokens.stranger = await signToken({
+      role: "authenticated",
+      sub: await addStaff(setup, otherRestaurantId),
+    });
+  } finally {
+    await setup.end({ timeout: 1 });
+  }
+});
+Deno.test.afterAll(async () => {
+  await server?.stop();
+});
+Deno.test.beforeEach(() => {
+  sql = adminSql();
+});
+Deno.test.afterEach(() => sql.end({ timeout: 1 }));
+
+// deno-lint-ignore no-explicit-any
+type Body = Record<string, any>;
+
+async function call(fn: string, body: unknown, headers: Record<string, string>) {
+  const answer = await send(server.url, fn, JSON.stringify(body), headers);
+  return { status: answer.status, body: answer.body as Body };
+}
+const as = (who: keyof typeof tokens) => jsonHeaders(tokens[who]);
+
+async function optedInGuest(tag: string) {
+  const r = await call("customers-upsert", {
+    restaurantId,
+    email: `${tag}@example.com`,
+    phone: "+44 7912 " + String(Math.floor(Math.random() * 1e6)).padStart(6, "0"),
+    marketingOptIn: true,
+    consent: [{ channel: "sms", granted: true, wording: "Texts about our events." }],
+  }, as("service"));
+  assertEquals(r.status, 200, JSON.stringify(r.body));
+  assertEquals([r.body.consent.email.state, r.body.consent.sms.state], ["granted", "granted"]);
+  return r.body.customer as { id: string; email: string; phone: string };
+}
+
+Deno.test("staff withdraw and grant by contact; another restaurant's staff may not", async () => {
+  const g = await optedInGuest(`staff.${crypto.randomUUID().slice(0, 8)}`);
+  const off = await call("customer-consent", {
+    restaurantId,
+    email: g.email.toUpperCase(),
+    channel: "email",
+    granted: false,
+  }, as("staff"));
+  assertEquals(off.status, 200, JSON.stringify(off.body));
+  assertEquals([off.body.consent.email.state, off.body.consent.email.source], [
+    "withdrawn",
+    "staff",
+  ]);
+  assertEquals([off.body.customer.marketingOptIn, off.body.recorded], [false, true]);
+  const smsOff = await call("customer-consent", {
+    restaurantId,
+    phone: "0" + g.phone.slice(3),
+    channel: "sms",
+    granted: false,
+  }, as("staff"));
+  assertEquals(smsOff.body.consent.sms.state, "withdrawn");
+  const foreign = await call("customer-consent", {
+    restaurantId,
+    customerId: g.id,
+    channel: "email",
+    granted: true,
+  }, as("stranger"));
+  assertEquals(foreign.status, 403);
+  const bad = await call("customer-consent", {
+    restaurantId,
+    customerId: g.id,
+    channel: "fax",
+    granted: "yes",
+  }, as("staff"));
+  assertEquals([bad.status, bad.body.error.code], [400, "invalid_request"]);
+});
+
+Deno.test("one-click unsubscribe: minted by a service, used with the anon key or with no credential, idempotent", async () => {
+  const g = await optedInGuest(`link.${crypto.randomUUID().slice(0, 8)}`);
+  const mint = { restaurantId, customerId: g.id, channel: "email", mintToken: true };
+  const refused = await call("customer-consent", mint, as("staff"));
+  assertEquals(refused.status, 403);
+  const minted = await call("customer-consent", mint, as("service"));
+  assertEquals(minted.status, 200);
+  const { token, url } = minted.body as { token: string; url: string };
+  assert(url.endsWith(`/functions/v1/customer-consent?token=${token}`));
+
+  const withAnonKey = await call("customer-consent", { token }, {
+    "content-type": "application/json",
+    apikey: PUBLISHABLE_KEY,
+  });
+  assertEquals(withAnonKey.status, 200, JSON.stringify(withAnonKey.body));
+  assertEquals([withAnonKey.body.recorded, withAnonKey.body.consent.email.state], [
+    true,
+    "withdrawn",
+  ]);
+  assertEquals(withAnonKey.body.consent.email.source, "unsubscribe_link");
+  assertEquals(withAnonKey.body.consent.sms.state, "granted", "only the channel it names");
+
+  // What Gmail sends for List-Unsubscribe-Post: a form POST to the URL, no credential.
+  const oneClick = await fetch(`${server.url}/functions/v1/customer-consent?token=${token}`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: "List-Unsubscribe=One-Click",
+  });
+  const clicked = await oneClick.json();
+  assertEquals([oneClick.status, clicked.recorded], [200, false], "a repeated click adds nothing");
+  const [{ n }] = await sql`
+    select count(*)::int as n from public.consent_events
+    where customer_id = ${g.id} and source = 'unsubscribe_link'`;
+  assertEquals(n, 1);
+});
+
+Deno.test("forged, swapped, foreign, truncated or tampered links are 401 and change nothing", async () => {
+  const g = await optedInGuest(`forge.${crypto.randomUUID().slice(0, 8)}`);
+  const other = await optedInGuest(`victim.${crypto.randomUUID().slice(0, 8)}`);
+  const minted = await call("customer-consent", {
+    restaurantId,
+    customerId: g.id,
+    channel: "email",
+    mintToken: true,
+  }, as("service"));
+  const token: string = minted.body.token;
+  const [v, r, , ch, mac] = token.split(".");
+  const forged = [
+    [v, r, other.id, ch, mac].join("."),
+    [v, otherRestaurantId, g.id, ch, mac].join("."),
+    [v, r, g.id, "sms", mac].join("."),
+    token.slice(0, -3),
+    token.slice(0, -1) + (token.endsWith("A") ? "B" : "A"),
+  ];
+  for (const t of forged) {
+    const answer = await fetch(
+      `${server.url}/functions/v1/customer-consent?token=${encodeURIComponent(t)}`,
+      {
+        method: "POST",
+      },
+    );
+    const body = await answer.json();
+    assertEquals([answer.status, body.error.code], [401, "unauthorized"], t);
+  }
+  const [{ n }] = await sql`
+    select count(*)::int as n from public.consent_events
+    where customer_id in (${g.id}, ${other.id}) and action = 'withdraw'`;
+  assertEquals(n, 0);
+});
+
+Deno.test("a link for an erased guest is customer_not_found, as elsewhere", async () => {
+  const g = await optedInGuest(`gone.${crypto.randomUUID().slice(0, 8)}`);
+  const minted = await call("customer-consent", {
+    restaurantId,
+    customerId: g.id,
+    channel: "email",
+    mintToken: true,
+  }, as("service"));
+  const erased = await call("customer-erase", { restaurantId, customerId: g.id }, as("service"));
+  assertEquals(erased.status, 200);
+  const answer = await call("customer-consent", { token: minted.body.token }, {
+    "content-type": "application/json",
+    apikey: PUBLISHABLE_KEY,
+  });
+  assertEquals([answer.status, answer.body.error.code], [404, "customer_not_found"]);
+});
