@@ -53,7 +53,10 @@ await main(async () => {
       portVariable: "DB_PORT",
       command: "npm start",
     });
-    await prepareDatabase(db.url);
+    // Schema changes need a session (the CLI sends startup options a
+    // transaction pooler refuses): SUPABASE_DB_DIRECT_URL when the functions'
+    // URL goes through one.
+    await prepareDatabase(Deno.env.get("SUPABASE_DB_DIRECT_URL") ?? db.url);
     const keys = await localKeys(Deno.env.get("SUPABASE_JWT_SECRET"));
     server = await startServer({
       args: ["scripts/serve.ts"],
