@@ -617,6 +617,19 @@ Deno.test("booking webhooks: the key is read from Vault as a trigger fires, and 
     await tx`update public.bookings set party_size = 6 where id = ${id}`;
     await tx`update public.bookings set status = 'cancelled' where id = ${id}`;
     captured = await tx`select url, headers, body from net.sent` as never;
+    // An erasure clears the host's row of the guest's details, and sends
+    // nothing: no webhook carries the values it removes.
+    const [{ r: guest }] = await tx`
+      select private.customers_upsert(p_claims => ${sql.json({ role: "service_role" })},
+        p_restaurant_id => ${restaurantId}, p_email_normalized => 'trigger@example.com',
+        p_booking_id => ${id}, p_booking_covers => 6) as r`;
+    await tx`
+      select private.customer_erase(p_claims => ${sql.json({ role: "service_role" })},
+        p_restaurant_id => ${restaurantId}, p_customer_id => ${guest.customer.id}, p_force => true)`;
+    const [{ sent, cleared }] = await tx`
+      select (select count(*) from net.sent)::int as sent,
+        (select customer_email is null from public.bookings where id = ${id}) as cleared`;
+    assertEquals([sent, cleared], [captured.length, true]);
     const [{ vault }] = await tx`select 'vault.decrypted_secrets'::regclass::oid as vault`;
     // Everything an API role can read of the catalog: trigger arguments and
     // definitions, function bodies and settings, views, defaults, comments.

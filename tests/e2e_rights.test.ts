@@ -195,6 +195,11 @@ Deno.test("erase: nothing personal is left anywhere, and every total stays as it
     [null, null, null],
   );
   assert(erased.body.customer.erasedAt);
+  assertEquals(
+    [erased.body.consent.email.state, erased.body.consent.email.source],
+    ["withdrawn", "erasure"],
+    "an erased guest is withdrawn from every channel it had granted",
+  );
   assertEquals(await totals(), before, "the restaurant's numbers did not move");
   const again = await call("customer-erase", { restaurantId, customerId: g.id }, "owner");
   assertEquals([again.status, again.body.erased], [200, false]);

@@ -133,3 +133,49 @@ export function startServer(
     },
   });
 }
+
+/** A database of its own migrated up to (not including) one migration, to test that migration's upgrade. */
+export interface OldDatabase {
+  sql: Sql;
+  /** Call private.<fn> with named arguments, as the code of that time would. */
+  call(fn: string, args: Record<string, unknown>): Promise<unknown>;
+  /** Apply the migration under test. */
+  upgrade(): Promise<void>;
+}
+
+export async function withDatabaseBefore<T>(
+  migration: string,
+  fn: (old: OldDatabase) => Promise<T>,
+): Promise<T> {
+  const admin = adminSql();
+  const name = `upgrade_${crypto.randomUUID().replaceAll("-", "")}`;
+  await admin.unsafe(`create database ${name}`);
+  const url = new URL(DB_URL);
+  url.pathname = `/${name}`;
+  const old = postgres(url.href, { prepare: false, max: 1, onnotice: () => {} });
+  try {
+    const dir = new URL("../supabase/", import.meta.url);
+    const files = [...Deno.readDirSync(new URL("migrations/", dir))].map((e) => e.name).sort();
+    const at = files.indexOf(migration);
+    if (at < 0) throw new Error(`no migration ${migration}`);
+    const apply = async (file: string) =>
+      void await old.unsafe(await Deno.readTextFile(new URL(file, dir)));
+    await apply("local/bootstrap.sql");
+    for (const file of files.slice(0, at)) await apply(`migrations/${file}`);
+    return await fn({
+      sql: old,
+      call: (name, args) =>
+        old.unsafe(
+          `select private.${name}(${
+            Object.keys(args).map((k, i) => `${k} => $${i + 1}`).join(", ")
+          })`,
+          Object.values(args) as never,
+        ),
+      upgrade: () => apply(`migrations/${migration}`),
+    });
+  } finally {
+    await old.end({ timeout: 1 });
+    await admin.unsafe(`drop database ${name} with (force)`);
+    await admin.end({ timeout: 1 });
+  }
+}

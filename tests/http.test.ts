@@ -74,6 +74,7 @@ Deno.test("database errors map to stable HTTP errors", () => {
     [{ message: "Connection terminated unexpectedly" }, 503, "unavailable"],
     [{ message: "timeout exceeded when trying to connect" }, 503, "unavailable"],
     [{ code: "22008", message: "date/time field value out of range" }, 400, "invalid_request"],
+    [{ code: "23503", message: "violates foreign key constraint" }, 400, "invalid_request"],
     [{ code: "22009", message: "time zone displacement out of range" }, 400, "invalid_request"],
     [{ code: "22007", message: "invalid input syntax for type timestamp" }, 400, "invalid_request"],
     [{ code: "23505", message: "duplicate key (email)=(ada@example.com)" }, 500, "internal_error"],

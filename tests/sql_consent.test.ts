@@ -6,7 +6,14 @@ import { assert, assertEquals, assertRejects } from "./assert.ts";
 import { callFunction, type Db } from "../supabase/functions/_shared/db.ts";
 import { upsertCustomer } from "../supabase/functions/_shared/customers.ts";
 import type { Claims } from "../supabase/functions/_shared/auth.ts";
-import { adminSql, claims, createRestaurant, type Sql, testDb } from "./helpers.ts";
+import {
+  adminSql,
+  claims,
+  createRestaurant,
+  type Sql,
+  testDb,
+  withDatabaseBefore,
+} from "./helpers.ts";
 
 let sql: Sql;
 let db: Db;
@@ -84,8 +91,18 @@ Deno.test("each transition per channel, with its evidence; the email state is ma
     ],
   );
   await assertRejects(
-    () => sql`delete from public.consent_events where customer_id = ${g.customer.id}`,
+    () =>
+      sql`update public.consent_events set action = 'grant' where customer_id = ${g.customer.id}`,
     (e: { message?: string }) => e.message === "append_only",
+  );
+  await assertRejects(
+    () =>
+      sql.begin(async (tx) => {
+        await tx`set local role service_role`;
+        await tx`delete from public.consent_events where customer_id = ${g.customer.id}`;
+      }),
+    (e: { code?: string }) => e.code === "42501",
+    "no API role may delete history",
   );
 });
 
@@ -147,6 +164,44 @@ Deno.test("a withdrawal racing a grant: the state follows the event times, the h
   assertEquals((await events(g.customer.id)).length, 20);
 });
 
+Deno.test("an upsert's grant racing a withdrawal never deadlocks, whichever wins", async () => {
+  const restaurantId = await createRestaurant(sql);
+  const g = await upsertCustomer(db, service, {
+    restaurantId,
+    email: "dl@example.com",
+    marketingOptIn: false,
+  });
+  for (let i = 0; i < 20; i++) {
+    const results = await Promise.allSettled([
+      upsertCustomer(db, service, {
+        restaurantId,
+        email: "dl@example.com",
+        marketingOptIn: true,
+        booking: { id: crypto.randomUUID(), covers: 2 },
+      }),
+      consent(restaurantId, g.customer.id, "email", false),
+    ]);
+    assertEquals(results.map((r) => r.status), ["fulfilled", "fulfilled"], `round ${i}`);
+  }
+});
+
+Deno.test("a grant dated in the future is taken as now: a later withdrawal still wins", async () => {
+  const restaurantId = await createRestaurant(sql);
+  const g = await upsertCustomer(db, service, {
+    restaurantId,
+    email: "future@example.com",
+    marketingOptIn: true,
+    booking: { id: crypto.randomUUID(), covers: 2 },
+  }, { consentAt: "2099-01-01T00:00:00Z" });
+  assertEquals(g.consent.email.state, "granted");
+  const off = await consent(restaurantId, g.customer.id, "email", false);
+  assertEquals([off.recorded, off.consent.email.state, off.customer.marketingOptIn], [
+    true,
+    "withdrawn",
+    false,
+  ]);
+});
+
 Deno.test("marketable_customers lists granted guests of the channel only, never a withdrawn one", async () => {
   const restaurantId = await createRestaurant(sql);
   const ids: string[] = [];
@@ -169,4 +224,51 @@ Deno.test("marketable_customers lists granted guests of the channel only, never 
     sql.json(service as never)
   }, ${restaurantId}, 'sms')`;
   assertEquals(sms.length, 0);
+});
+
+Deno.test("upgrade: today's opt-ins and withdrawals become the first consent events", async () => {
+  await withDatabaseBefore("20261126120000_consent.sql", async ({ sql: old, call, upgrade }) => {
+    const [{ id: rid }] = await old`
+      insert into public.restaurants (name, phone_region) values ('Old', 'GB') returning id`;
+    const upsert = async (email: string, optIn: boolean) =>
+      ((await call("customers_upsert", {
+        p_claims: claims.service,
+        p_restaurant_id: rid,
+        p_email_normalized: email,
+        p_marketing_opt_in: optIn,
+      })) as Body[])[0].customers_upsert.customer.id as string;
+    const kept = await upsert("kept@example.com", true);
+    const withdrawn = await upsert("withdrawn@example.com", true);
+    const never = await upsert("never@example.com", false);
+    const regranted = await upsert("regranted@example.com", true);
+    const consentOf = (id: string, optIn: boolean) =>
+      call("set_marketing_consent", {
+        p_claims: claims.service,
+        p_restaurant_id: rid,
+        p_customer_id: id,
+        p_opt_in: optIn,
+      });
+    await consentOf(withdrawn, false);
+    await consentOf(regranted, false);
+    await consentOf(regranted, true);
+
+    await upgrade();
+    const history = await old`
+      select customer_id, channel, action, source from public.consent_events
+      order by customer_id, occurred_at`;
+    assert(history.every((e) => e.source === "import"));
+    const of = (id: string) => history.filter((e) => e.customer_id === id).map((e) => e.action);
+    assertEquals([of(kept), of(withdrawn), of(never), of(regranted)], [
+      ["grant"],
+      ["grant", "withdraw"],
+      [],
+      ["grant", "withdraw", "grant"],
+    ]);
+    const states = await old`
+      select c.id, c.marketing_opt_in, private.consent_json(c.id) -> 'email' ->> 'state' as state
+      from public.customers c`;
+    for (const s of states) {
+      assertEquals(s.marketing_opt_in, s.state === "granted", s.id);
+    }
+  });
 });

@@ -6,7 +6,14 @@
 import { assert, assertEquals, assertRejects } from "./assert.ts";
 import { callFunction, type Db, type FunctionArgs } from "../supabase/functions/_shared/db.ts";
 import type { ProfileJson } from "../supabase/functions/_shared/responses.ts";
-import { adminSql, claims, createRestaurant, type Sql, testDb } from "./helpers.ts";
+import {
+  adminSql,
+  claims,
+  createRestaurant,
+  type Sql,
+  testDb,
+  withDatabaseBefore,
+} from "./helpers.ts";
 
 let sql: Sql;
 let db: Db;
@@ -20,7 +27,8 @@ Deno.test.afterEach(async () => {
 });
 
 const service = JSON.stringify(claims.service);
-const T0 = Date.parse("2026-12-01T18:00:00Z");
+// Versions are in the past: the database takes a future one as now.
+const T0 = Date.parse("2026-06-01T18:00:00Z");
 /** A version `n` seconds after T0. */
 const v = (n: number) => new Date(T0 + n * 1000).toISOString();
 
@@ -214,12 +222,31 @@ Deno.test("a cancellation before its booking counts, and the booking keeps it wh
   }) as unknown as Result;
   assertEquals(cancelled.cancellationRecorded, true);
   assertEquals([cancelled.profile.totalBookings, cancelled.profile.totalCancellations], [1, 1]);
+  assertEquals(
+    [cancelled.profile.totalLateCancellations, cancelled.profile.lastBookingAt],
+    [0, "2026-12-24T19:30:00+00:00"],
+    "a cancellation alone has no start: neither late nor a booking date",
+  );
   const booked = await book(restaurantId, "early@example.com", id, v(1), { covers: 3 });
   assertEquals([booked.bookingRecorded, booked.bookingApplied], [true, true]);
   assertEquals(
     [booked.profile.totalBookings, booked.profile.totalCovers, booked.profile.totalCancellations],
     [2, 5, 1],
   );
+  assertEquals(await drift(restaurantId), []);
+});
+
+Deno.test("a version from the future is taken as now: it cannot freeze a booking", async () => {
+  const restaurantId = await createRestaurant(sql);
+  const id = crypto.randomUUID();
+  await book(restaurantId, "future@example.com", id, "2099-01-01T00:00:00Z", {
+    status: "confirmed",
+    covers: 2,
+  });
+  const r = await update(restaurantId, id, new Date(Date.now() + 1000).toISOString(), {
+    status: "cancelled",
+  });
+  assertEquals([r.applied, r.profile.totalCancellations], [true, 1]);
   assertEquals(await drift(restaurantId), []);
 });
 
@@ -253,86 +280,66 @@ Deno.test("the drift check reports a profile that does not match its bookings", 
 Deno.test("upgrade: the ledger's bookings and cancellations become states, none lost", async () => {
   // A database migrated up to the ledger, holding events recorded through
   // the old functions (in both orders), then upgraded by the new migration.
-  const name = `upgrade_${crypto.randomUUID().replaceAll("-", "")}`;
-  await sql.unsafe(`create database ${name}`);
-  const url = new URL(Deno.env.get("TEST_DB_URL")!);
-  url.pathname = `/${name}`;
-  const { default: postgres } = await import("postgres");
-  const old = postgres(url.href, { prepare: false, max: 1, onnotice: () => {} });
-  try {
-    const dir = new URL("../supabase/", import.meta.url);
-    const migrations = [...Deno.readDirSync(new URL("migrations/", dir))].map((e) => e.name).sort();
-    const lifecycle = migrations.indexOf("20261126100000_booking_lifecycle.sql");
-    assert(lifecycle > 0);
-    await old.unsafe(await Deno.readTextFile(new URL("local/bootstrap.sql", dir)));
-    for (const file of migrations.slice(0, lifecycle)) {
-      await old.unsafe(await Deno.readTextFile(new URL(`migrations/${file}`, dir)));
-    }
-    const [{ id: rid }] = await old`
+  await withDatabaseBefore(
+    "20261126100000_booking_lifecycle.sql",
+    async ({ sql: old, call, upgrade }) => {
+      const [{ id: rid }] = await old`
       insert into public.restaurants (name, phone_region) values ('Old', 'GB') returning id`;
-    const call = (fn: string, args: Record<string, unknown>) =>
-      old.unsafe(
-        `select private.${fn}(${Object.keys(args).map((k, i) => `${k} => $${i + 1}`).join(", ")})`,
-        Object.values(args) as never,
-      );
-    const soon = new Date(Date.now() + 2 * 3600_000).toISOString();
-    const later = new Date(Date.now() + 5 * 86400_000).toISOString();
-    const [b1, b2, b3] = [crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID()];
-    const base = {
-      p_claims: claims.service,
-      p_restaurant_id: rid,
-      p_email_normalized: "old@example.com",
-    };
-    await call("customers_upsert", {
-      ...base,
-      p_booking_id: b1,
-      p_booking_covers: 2,
-      p_booking_starts_at: soon,
-    });
-    await call("customers_upsert", {
-      ...base,
-      p_booking_id: b2,
-      p_booking_covers: 4,
-      p_booking_starts_at: later,
-    });
-    await call("customer_cancel", { ...base, p_booking_id: b1 });
-    await call("customer_cancel", { ...base, p_booking_id: b3 }); // before its booking
-    const [before] = await old`
+      const soon = new Date(Date.now() + 2 * 3600_000).toISOString();
+      const later = new Date(Date.now() + 5 * 86400_000).toISOString();
+      const [b1, b2, b3] = [crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID()];
+      const base = {
+        p_claims: claims.service,
+        p_restaurant_id: rid,
+        p_email_normalized: "old@example.com",
+      };
+      await call("customers_upsert", {
+        ...base,
+        p_booking_id: b1,
+        p_booking_covers: 2,
+        p_booking_starts_at: soon,
+      });
+      await call("customers_upsert", {
+        ...base,
+        p_booking_id: b2,
+        p_booking_covers: 4,
+        p_booking_starts_at: later,
+      });
+      await call("customer_cancel", { ...base, p_booking_id: b1 });
+      await call("customer_cancel", { ...base, p_booking_id: b3 }); // before its booking
+      const [before] = await old`
       select total_bookings, total_covers, total_cancellations from public.customer_profiles`;
-    assertEquals([before.total_bookings, before.total_covers, before.total_cancellations], [
-      2,
-      6,
-      2,
-    ]);
+      assertEquals([before.total_bookings, before.total_covers, before.total_cancellations], [
+        2,
+        6,
+        2,
+      ]);
 
-    await old.unsafe(
-      await Deno.readTextFile(new URL(`migrations/${migrations[lifecycle]}`, dir)),
-    );
-    const states = await old`
+      await upgrade();
+      const states = await old`
       select booking_id, status, covers, late_cancellation from public.customer_bookings
       order by covers nulls last`;
-    assertEquals(states.map((s) => [s.booking_id, s.status, s.covers, s.late_cancellation]), [
-      [b1, "cancelled", 2, true],
-      [b2, "confirmed", 4, false],
-      [b3, "cancelled", null, false],
-    ]);
-    const [after] = await old`
+      assertEquals(states.map((s) => [s.booking_id, s.status, s.covers, s.late_cancellation]), [
+        [b1, "cancelled", 2, true],
+        [b2, "confirmed", 4, false],
+        [b3, "cancelled", null, false],
+      ]);
+      const [after] = await old`
       select total_bookings, total_covers, total_cancellations, total_late_cancellations
       from public.customer_profiles`;
-    assertEquals(
-      [
-        after.total_bookings,
-        after.total_covers,
-        after.total_cancellations,
-        after.total_late_cancellations,
-      ],
-      [2, 6, 2, 1],
-    );
-    assertEquals([...await old`select * from private.profile_drift()`], []);
-    const [{ ledger }] = await old`select to_regclass('public.customer_booking_events') as ledger`;
-    assertEquals(ledger, null);
-  } finally {
-    await old.end({ timeout: 1 });
-    await sql.unsafe(`drop database ${name} with (force)`);
-  }
+      assertEquals(
+        [
+          after.total_bookings,
+          after.total_covers,
+          after.total_cancellations,
+          after.total_late_cancellations,
+        ],
+        [2, 6, 2, 1],
+      );
+      assertEquals([...await old`select * from private.profile_drift()`], []);
+      const [{ ledger }] =
+        await old`select to_regclass('public.customer_booking_events') as ledger`;
+      assertEquals(ledger, null);
+    },
+  );
 });

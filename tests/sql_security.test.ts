@@ -104,9 +104,15 @@ Deno.test("anon sees nothing and may not call the write functions", async () => 
   }
   for (
     const fn of [
-      "public.customers_upsert(uuid,text,text,text,boolean,uuid,integer,timestamptz,text,timestamptz)",
+      "public.customers_upsert(uuid,text,text,text,boolean,uuid,integer,timestamptz,text,timestamptz,jsonb)",
       "public.customer_cancel(uuid,uuid,uuid,text,text,timestamptz)",
       "public.set_marketing_consent(uuid,uuid,boolean)",
+      "public.booking_update(uuid,uuid,text,integer,timestamptz,timestamptz)",
+      "public.customer_lookup(uuid,uuid,text,text)",
+      "public.customer_export(uuid,uuid)",
+      "public.customer_erase(uuid,uuid,text,boolean)",
+      "public.customer_consent(uuid,text,boolean,uuid,text,text,text,text)",
+      "public.marketable_customers(uuid,text)",
     ]
   ) {
     const [{ anon, authenticated, service_role }] = await sql`
@@ -186,4 +192,67 @@ Deno.test("rpc as service_role goes through the same function", async () => {
     `select public.customers_upsert('${restaurantId}', email => 'svc@example.com') as r`,
   );
   assertEquals(row.r.created, true);
+});
+
+Deno.test("rpc: staff look up, change bookings and consent; only owners and managers export and erase", async () => {
+  const restaurantId = await createRestaurant(sql);
+  const staff = claims.staff(await addStaff(sql, restaurantId));
+  const owner = claims.staff(await addStaff(sql, restaurantId, "owner"));
+  const bookingId = crypto.randomUUID();
+  const [{ r: created }] = await asRole<{ r: { customer: { id: string } } }>(
+    "authenticated",
+    staff,
+    `select public.customers_upsert('${restaurantId}', email => 'rpc.rights@example.com',
+       booking_id => '${bookingId}', booking_covers => 2) as r`,
+  );
+  const id = created.customer.id;
+  const [{ r: visited }] = await asRole<
+    { r: { applied: boolean; profile: { totalVisits: number } } }
+  >(
+    "authenticated",
+    staff,
+    `select public.booking_update('${restaurantId}', '${bookingId}', status => 'completed') as r`,
+  );
+  assertEquals([visited.applied, visited.profile.totalVisits], [true, 1]);
+  const [{ r: found }] = await asRole<{ r: { matchedBy: string } }>(
+    "authenticated",
+    staff,
+    `select public.customer_lookup('${restaurantId}', email => 'rpc.rights@example.com') as r`,
+  );
+  assertEquals(found.matchedBy, "email");
+  await asRole(
+    "authenticated",
+    staff,
+    `select public.customer_consent('${restaurantId}', 'email', true, '${id}')`,
+  );
+  const listed = await asRole<{ customer_id: string }>(
+    "authenticated",
+    staff,
+    `select * from public.marketable_customers('${restaurantId}', 'email')`,
+  );
+  assertEquals(listed.map((r) => r.customer_id), [id]);
+  for (
+    const call of [
+      `customer_export('${restaurantId}', '${id}')`,
+      `customer_erase('${restaurantId}', '${id}', force => true)`,
+    ]
+  ) {
+    await assertRejects(
+      () => asRole("authenticated", staff, `select public.${call}`),
+      (e: { code?: string }) => e.code === "PT403",
+      call,
+    );
+  }
+  const [{ r: exported }] = await asRole<{ r: { bookings: unknown[] } }>(
+    "authenticated",
+    owner,
+    `select public.customer_export('${restaurantId}', '${id}') as r`,
+  );
+  assertEquals(exported.bookings.length, 1);
+  const [{ r: erased }] = await asRole<{ r: { erased: boolean } }>(
+    "authenticated",
+    owner,
+    `select public.customer_erase('${restaurantId}', '${id}') as r`,
+  );
+  assertEquals(erased.erased, true);
 });

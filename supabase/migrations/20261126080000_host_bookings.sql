@@ -2,8 +2,10 @@
 -- with its own table keeps the same columns), its link to the module's
 -- customers, and the Database Webhooks that feed the module.
 --
---   INSERT on bookings                     -> POST <functions URL>/customers-upsert
---   UPDATE on bookings turning 'cancelled' -> POST <functions URL>/customer-cancel
+--   INSERT on bookings -> POST <functions URL>/customers-upsert
+--   UPDATE on bookings -> POST <functions URL>/booking-update (since the
+--                         booking lifecycle migration; before it, only a
+--                         status turning 'cancelled', to customer-cancel)
 --
 -- The functions URL and the service credential live in Vault and are read
 -- when a trigger fires, inside a security definer function, so no secret is
@@ -133,6 +135,11 @@ declare
   v_url text := private.vault_secret('customers_functions_url');
   v_key text := private.vault_secret('customers_service_key');
 begin
+  -- An erasure clearing the guest's details from the host's rows: sending
+  -- the rows (old values included) would spread what it removes.
+  if current_setting('customers.erasing', true) = 'on' then
+    return null;
+  end if;
   if v_url is null or v_key is null or to_regnamespace('net') is null then
     raise warning 'booking webhook not sent: pg_net or the Vault secrets are missing';
     return null;

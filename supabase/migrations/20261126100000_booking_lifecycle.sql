@@ -185,7 +185,10 @@ declare
   v_old public.customer_bookings;
   v_new public.customer_bookings;
   v_window interval;
-  v_status_version timestamptz := p_version;
+  -- A version from the future (a wrong clock, a forged row) would freeze the
+  -- booking against every real change: versions are at most now.
+  v_version timestamptz := least(p_version, now());
+  v_status_version timestamptz := least(p_version, now());
   v_exists boolean;
   v_visit timestamptz;
 begin
@@ -233,32 +236,36 @@ begin
   end if;
   if p_covers is not null and (
     v_new.covers_version is null
-    or p_version > v_new.covers_version
-    or (p_version = v_new.covers_version and p_covers > v_new.covers)
+    or v_version > v_new.covers_version
+    or (v_version = v_new.covers_version and p_covers > v_new.covers)
   ) then
     v_new.covers := p_covers;
-    v_new.covers_version := p_version;
+    v_new.covers_version := v_version;
   end if;
   if p_starts_at is not null and (
     v_new.starts_at_version is null
-    or p_version > v_new.starts_at_version
-    or (p_version = v_new.starts_at_version and p_starts_at > v_new.starts_at)
+    or v_version > v_new.starts_at_version
+    or (v_version = v_new.starts_at_version and p_starts_at > v_new.starts_at)
   ) then
     v_new.starts_at := p_starts_at;
-    v_new.starts_at_version := p_version;
+    v_new.starts_at_version := v_version;
   end if;
 
   -- A new booking without a start is dated by its version until a start
   -- arrives; '-infinity' as version lets any real start win.
-  if v_new.starts_at is null then
-    v_new.starts_at := p_version;
+  if v_new.starts_at is null and v_new.covers is not null then
+    v_new.starts_at := v_version;
     v_new.starts_at_version := '-infinity';
   end if;
 
   select r.late_cancellation_window into v_window from public.restaurants r where r.id = p_restaurant_id;
-  v_new.late_cancellation := v_new.status = 'cancelled'
-    and v_new.starts_at is not null
-    and v_new.cancelled_at > v_new.starts_at - v_window;
+  -- Late only against a start someone gave, not the recording time.
+  v_new.late_cancellation := coalesce(
+    v_new.status = 'cancelled'
+      and v_new.starts_at_version > '-infinity'
+      and v_new.cancelled_at > v_new.starts_at - v_window,
+    false
+  );
 
   customer_id := v_new.customer_id;
   previous_status := v_old.status;
@@ -506,9 +513,9 @@ language plpgsql
 set search_path = ''
 as $$
 begin
-  if tg_op = 'UPDATE' then
-    new.updated_at := greatest(now(), old.updated_at + interval '1 microsecond');
-  end if;
+  -- updated_at is the snapshot's version: the database's clock, never the writer's.
+  new.updated_at := case when tg_op = 'UPDATE'
+    then greatest(now(), old.updated_at + interval '1 microsecond') else now() end;
   new.cancelled_at := case
     when new.status <> 'cancelled' then null
     when tg_op = 'UPDATE' and old.status = 'cancelled' then coalesce(new.cancelled_at, old.cancelled_at)
@@ -672,6 +679,12 @@ begin
   select * into v_who from private.resolve_customer(
     p_restaurant_id, p_full_name, p_email, p_email_normalized, p_phone, p_phone_normalized
   );
+
+  -- Lock order: the customer's row before its profile (as consent changes
+  -- take them), so a grant racing a withdrawal cannot deadlock.
+  if coalesce(p_marketing_opt_in, false) or jsonb_array_length(coalesce(p_consent, '[]')) > 0 then
+    perform from public.customers c where c.id = v_who.customer_id for no key update;
+  end if;
 
   if p_booking_id is not null then
     perform private.lock_booking(p_restaurant_id, p_booking_id);
@@ -862,7 +875,8 @@ create function public.customers_upsert(
   booking_covers integer default null,
   booking_starts_at timestamptz default null,
   booking_status text default null,
-  booking_updated_at timestamptz default null
+  booking_updated_at timestamptz default null,
+  consent jsonb default null
 )
 returns jsonb
 language sql
@@ -882,15 +896,16 @@ as $$
     p_booking_covers => booking_covers,
     p_booking_starts_at => booking_starts_at,
     p_booking_status => booking_status,
-    p_booking_version => booking_updated_at
+    p_booking_version => booking_updated_at,
+    p_consent => consent
   )
 $$;
 
 revoke all on function public.customers_upsert(
-  uuid, text, text, text, boolean, uuid, integer, timestamptz, text, timestamptz
+  uuid, text, text, text, boolean, uuid, integer, timestamptz, text, timestamptz, jsonb
 ) from public, anon;
 grant execute on function public.customers_upsert(
-  uuid, text, text, text, boolean, uuid, integer, timestamptz, text, timestamptz
+  uuid, text, text, text, boolean, uuid, integer, timestamptz, text, timestamptz, jsonb
 ) to authenticated, service_role;
 
 create function public.customer_cancel(

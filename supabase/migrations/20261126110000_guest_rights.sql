@@ -310,6 +310,9 @@ begin
       detail = 'The guest has a booking still to come; erase with force to proceed.';
   end if;
 
+  -- The module's own clearing of the host's rows is not news for the module:
+  -- no webhook carries their old values (private.booking_webhook reads this).
+  perform set_config('customers.erasing', 'on', true);
   update public.bookings h
   set customer_name = null, customer_email = null, customer_phone = null
   where h.restaurant_id = p_restaurant_id
@@ -321,6 +324,8 @@ begin
   set full_name = null, email = null, email_normalized = null, phone = null, phone_normalized = null,
       marketing_opt_in = false, erased_at = now(), updated_at = now()
   where c.id = p_customer_id;
+
+  perform set_config('customers.erasing', 'off', true);
 
   insert into public.customer_erasures (restaurant_id, customer_id, actor_role, actor_sub, reason, forced)
   values (

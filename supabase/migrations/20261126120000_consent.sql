@@ -18,9 +18,12 @@ create table public.consent_wordings (
   channel text not null check (channel in ('email', 'sms')),
   -- What the guest was shown. Not personal: the restaurant's own text.
   wording text not null check (btrim(wording) <> '' and length(wording) <= 2000),
-  created_at timestamptz not null default now(),
-  constraint consent_wordings_text_key unique (restaurant_id, channel, wording)
+  created_at timestamptz not null default now()
 );
+
+-- By digest: a long text in a multibyte script would not fit a btree entry.
+create unique index consent_wordings_text_key
+  on public.consent_wordings (restaurant_id, channel, md5(wording));
 
 create table public.consent_events (
   id uuid primary key default gen_random_uuid(),
@@ -28,7 +31,9 @@ create table public.consent_events (
   customer_id uuid not null,
   channel text not null check (channel in ('email', 'sms')),
   action text not null check (action in ('grant', 'withdraw')),
-  source text not null check (source in ('booking', 'staff', 'import', 'unsubscribe_link', 'api')),
+  -- 'erasure': the withdrawal an erased guest's channels get.
+  source text not null
+    check (source in ('booking', 'staff', 'import', 'unsubscribe_link', 'api', 'erasure')),
   wording_id uuid references public.consent_wordings (id),
   -- 'service', or the staff member's auth user id.
   actor text not null check (actor = 'service' or actor ~ '^[0-9a-f-]{36}$'),
@@ -57,8 +62,10 @@ create policy consent_wordings_staff_read on public.consent_wordings
 create policy consent_events_staff_read on public.consent_events
   for select to authenticated using ((select private.is_member(restaurant_id)));
 
--- private.forbid_change: the history is append-only (a guest's erasure
--- keeps it: it holds no personal datum).
+-- private.forbid_change: the history is append-only: no event is ever
+-- changed (API roles cannot delete either; only the owner's cascades, when a
+-- restaurant or a guest row itself is deleted, remove events). A guest's
+-- erasure keeps it: it holds no personal datum.
 create function private.forbid_change()
 returns trigger
 language plpgsql
@@ -73,20 +80,28 @@ $$;
 revoke all on function private.forbid_change() from public;
 
 create trigger consent_events_append_only
-  before update or delete on public.consent_events
+  before update on public.consent_events
   for each row execute function private.forbid_change();
 
 -------------------------------------------------------------------------------
--- Upgrade: today's email opt-in and withdrawal become the first events.
+-- Upgrade: today's email opt-in and withdrawal become the first events,
+-- source 'import' (how they were given was not recorded). The first grant
+-- at marketing_opt_in_at; the last withdrawal at marketing_opt_out_at; and a
+-- guest opted in again after a withdrawal (marketing_opt_in true, the
+-- withdrawal later than the first grant) gets a grant just after it, so the
+-- state derived from the events is today's marketing_opt_in.
 -------------------------------------------------------------------------------
 insert into public.consent_events (restaurant_id, customer_id, channel, action, source, actor, occurred_at)
-select c.restaurant_id, c.id, 'email', 'grant', 'booking', 'service', p.marketing_opt_in_at
-from public.customers c join public.customer_profiles p on p.customer_id = c.id
-where p.marketing_opt_in_at is not null;
-insert into public.consent_events (restaurant_id, customer_id, channel, action, source, actor, occurred_at)
-select c.restaurant_id, c.id, 'email', 'withdraw', 'staff', 'service', p.marketing_opt_out_at
-from public.customers c join public.customer_profiles p on p.customer_id = c.id
-where p.marketing_opt_out_at is not null;
+select c.restaurant_id, c.id, 'email', e.action, 'import', 'service', e.at
+from public.customers c
+join public.customer_profiles p on p.customer_id = c.id
+cross join lateral (values
+  ('grant', p.marketing_opt_in_at),
+  ('withdraw', p.marketing_opt_out_at),
+  ('grant', case when c.marketing_opt_in and p.marketing_opt_out_at >= p.marketing_opt_in_at
+    then p.marketing_opt_out_at + interval '1 microsecond' end)
+) e(action, at)
+where e.at is not null;
 
 -------------------------------------------------------------------------------
 -- private.consent_state: a channel's latest event (null when none).
@@ -152,7 +167,8 @@ declare
   v_action text := case when p_grant then 'grant' else 'withdraw' end;
   v_wording_id uuid;
   v_current public.consent_events;
-  v_at timestamptz := coalesce(p_occurred_at, now());
+  -- Never in the future: a future-dated grant would outlast every withdrawal.
+  v_at timestamptz := least(coalesce(p_occurred_at, now()), now());
   v_state public.consent_events;
 begin
   if p_channel is null or p_channel not in ('email', 'sms') then
@@ -168,9 +184,10 @@ begin
   if p_wording is not null then
     insert into public.consent_wordings (restaurant_id, channel, wording)
     values (p_restaurant_id, p_channel, p_wording)
-    on conflict (restaurant_id, channel, wording) do nothing;
+    on conflict (restaurant_id, channel, md5(wording)) do nothing;
     select w.id into v_wording_id from public.consent_wordings w
-    where w.restaurant_id = p_restaurant_id and w.channel = p_channel and w.wording = p_wording;
+    where w.restaurant_id = p_restaurant_id and w.channel = p_channel
+      and md5(w.wording) = md5(p_wording);
   end if;
 
   v_current := private.consent_state(p_customer_id, p_channel);
@@ -520,3 +537,34 @@ as $$
 $$;
 
 revoke all on function private.customer_export(jsonb, uuid, uuid) from public;
+
+-------------------------------------------------------------------------------
+-- An erased guest's channels are withdrawn (source 'erasure'), so the
+-- tombstone's consent state agrees with its cleared opt-in and no marketing
+-- list can name it.
+-------------------------------------------------------------------------------
+create function private.withdraw_erased()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_channel text;
+begin
+  foreach v_channel in array array['email', 'sms'] loop
+    if (private.consent_state(new.id, v_channel)).action = 'grant' then
+      insert into public.consent_events (restaurant_id, customer_id, channel, action, source, actor, occurred_at)
+      values (new.restaurant_id, new.id, v_channel, 'withdraw', 'erasure', 'service', now());
+    end if;
+  end loop;
+  return null;
+end
+$$;
+
+revoke all on function private.withdraw_erased() from public;
+
+create trigger withdraw_erased
+  after update of erased_at on public.customers
+  for each row
+  when (old.erased_at is null and new.erased_at is not null)
+  execute function private.withdraw_erased();

@@ -302,7 +302,13 @@ function rightsAttacks(restaurantId: string): Array<[string, string]> {
     "customer-export": { restaurantId, customerId: unknown },
     "customer-erase": { restaurantId, customerId: unknown, reason: "guest_request", force: true },
     "booking-update": { restaurantId, bookingId: unknown, status: "completed", covers: 2 },
-    "customer-consent": { restaurantId, customerId: unknown, channel: "email", granted: false },
+    "customer-consent": {
+      restaurantId,
+      customerId: unknown,
+      channel: "email",
+      granted: false,
+      wording: "Our monthly letter",
+    },
   };
   const hostile: unknown[] = [
     null,
@@ -324,7 +330,7 @@ function rightsAttacks(restaurantId: string): Array<[string, string]> {
     for (const field of Object.keys(body)) {
       for (const value of hostile) attacks.push([fn, JSON.stringify({ ...body, [field]: value })]);
       const { [field]: _dropped, ...missing } = body;
-      if (field !== "reason" && field !== "force" && field !== "covers") {
+      if (!["reason", "force", "covers", "wording"].includes(field)) {
         attacks.push([fn, JSON.stringify(missing)]);
       }
     }

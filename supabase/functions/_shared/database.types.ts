@@ -803,6 +803,7 @@ export type Database = {
           "booking_starts_at"?: string;
           "booking_status"?: string;
           "booking_updated_at"?: string;
+          "consent"?: Json;
           "email"?: string;
           "full_name"?: string;
           "marketing_opt_in"?: boolean;

@@ -346,6 +346,17 @@ export function toHttpError(error: unknown): HttpError {
         ),
         { cause: error },
       );
+    case "23503":
+      // A reference to something that does not exist (a customer id of
+      // another restaurant on a webhook row, say): the caller's input.
+      return new HttpError(
+        400,
+        "invalid_request",
+        "The request names something that does not exist.",
+        {
+          cause: error,
+        },
+      );
     case "22007": // invalid_datetime_format
     case "22008": // datetime_field_overflow
     case "22009": // invalid_time_zone_displacement_value

@@ -111,6 +111,15 @@ export interface ExportDocument extends CustomerWithProfile {
       updatedAt: Host["updated_at"];
     } | null;
   })[];
+  consentEvents: {
+    channel: ConsentEvent["channel"];
+    action: ConsentEvent["action"];
+    source: ConsentEvent["source"];
+    wording: string | null;
+    actor: ConsentEvent["actor"];
+    occurredAt: ConsentEvent["occurred_at"];
+    recordedAt: ConsentEvent["recorded_at"];
+  }[];
   erasure: {
     erasedAt: Erasure["erased_at"];
     reason: Erasure["reason"];

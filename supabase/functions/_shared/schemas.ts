@@ -74,10 +74,8 @@ export const CHANNELS = ["email", "sms"] as const;
 export const CONSENT_SOURCES = ["booking", "staff", "import", "unsubscribe_link", "api"] as const;
 const channel = z.enum(CHANNELS, "One of email, sms.");
 const consentSource = z.enum(CONSENT_SOURCES, `One of ${CONSENT_SOURCES.join(", ")}.`);
-const wording = z.string().trim().min(1, "Must not be empty.").max(
-  2000,
-  "At most 2000 characters.",
-);
+// The restaurant's own text shown to the guest: never the guest's data.
+const wording = text(2000).trim().min(1, "Must not be empty.");
 
 /** A grant an upsert brings, with its evidence. */
 export const consentGrantSchema = z.strictObject({
