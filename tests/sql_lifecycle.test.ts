@@ -3,7 +3,7 @@
 // the newest version of each field wins whatever the delivery order, ties
 // resolve the same way in every order, and the drift check proves the
 // profile deltas. Calls go through the product's typed, one-statement path.
-import { assert, assertEquals, assertRejects } from "./assert.ts";
+import { assertEquals, assertRejects } from "./assert.ts";
 import { callFunction, type Db, type FunctionArgs } from "../supabase/functions/_shared/db.ts";
 import type { ProfileJson } from "../supabase/functions/_shared/responses.ts";
 import {
