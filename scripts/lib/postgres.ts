@@ -46,7 +46,11 @@ export interface ClusterOptions {
   /** The command the user ran, for that message. */
   command: string;
   maxConnections?: number;
-  /** Ignore SUPABASE_DB_URL (a cluster the caller may stop and start). */
+  /**
+   * A cluster only its caller uses, which it may stop and start: never
+   * SUPABASE_DB_URL's server, and a server left running on its data by a
+   * killed run is stopped whatever its port.
+   */
   own?: boolean;
 }
 
@@ -89,10 +93,11 @@ export async function ensurePostgres(options: ClusterOptions): Promise<Cluster> 
   };
 
   // A run that was killed before it could stop its cluster left the server
-  // running on this data: ours, on our port, so stop it. A server on this
-  // data with another port belongs to another run: leave it and say so.
+  // running on this data: ours, on our port (or on any port, for a cluster
+  // only its suite uses), so stop it. Otherwise a server on this data with
+  // another port belongs to another run: leave it and say so.
   const running = runningServer(dataDir);
-  if (running?.port === options.port) {
+  if (running && (running.port === options.port || options.own)) {
     pgCtl(["stop", "-m", "fast", "-w"]);
   } else if (running) {
     throw new UserError(

@@ -5,11 +5,10 @@
 // come back by itself, and nothing may be half-written.
 import postgres from "postgres";
 import { freshDatabase } from "../../scripts/lib/database.ts";
+import { freePort } from "../../scripts/lib/net.ts";
 import { ensurePostgres } from "../../scripts/lib/postgres.ts";
 import { isErrorShape, jsonHeaders, send, type Summary } from "./common.ts";
 import { profileDrift, type Server, startServer } from "../helpers.ts";
-
-const PORT = Number(Deno.env.get("FAULT_DB_PORT") ?? "54352");
 
 interface Outcome {
   client: number;
@@ -31,10 +30,14 @@ export interface FaultOptions {
 
 export async function runFaults(o: FaultOptions): Promise<Summary> {
   const failures: string[] = [];
-  // Its own cluster, never SUPABASE_DB_URL's: this suite stops it.
+  // Its own cluster, never SUPABASE_DB_URL's: this suite stops it. On
+  // FAULT_DB_PORT when set, else on a port the kernel says is free now: a
+  // fixed default would sit in the ephemeral range, where any client
+  // connection of this run (the load slice opens thousands) may hold it.
+  const port = Number(Deno.env.get("FAULT_DB_PORT") ?? freePort());
   const cluster = await ensurePostgres({
     name: "fault-postgres",
-    port: PORT,
+    port,
     portVariable: "FAULT_DB_PORT",
     command: "npm test",
     maxConnections: 100,
@@ -121,7 +124,7 @@ export async function runFaults(o: FaultOptions): Promise<Summary> {
       }
       await cluster.stop();
       downFrom = performance.now() - t0;
-      const probe = await Deno.connect({ hostname: "127.0.0.1", port: PORT }).then(
+      const probe = await Deno.connect({ hostname: "127.0.0.1", port }).then(
         (conn) => (conn.close(), "accepted"),
         (error) => error instanceof Deno.errors.ConnectionRefused ? "refused" : String(error),
       );
