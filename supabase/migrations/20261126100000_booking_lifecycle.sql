@@ -80,18 +80,20 @@ create policy customer_bookings_staff_read on public.customer_bookings
 -------------------------------------------------------------------------------
 create function private.booking_contribution(b public.customer_bookings)
 returns integer[]
-language sql
+language plpgsql
 immutable
 set search_path = ''
 as $$
-  select array[
+begin
+  return array[
     (b.covers is not null)::int,
     coalesce(b.covers, 0),
     coalesce(b.status = 'cancelled', false)::int,
     coalesce(b.late_cancellation, false)::int,
     coalesce(b.status = 'completed', false)::int,
     coalesce(b.status = 'no_show', false)::int
-  ]
+  ];
+end
 $$;
 
 revoke all on function private.booking_contribution(public.customer_bookings) from public;
@@ -191,6 +193,8 @@ declare
   v_status_version timestamptz := least(p_version, now());
   v_exists boolean;
   v_visit timestamptz;
+  v_was integer[];
+  v_is integer[];
 begin
   if p_version is null then
     raise exception using errcode = 'PT400', message = 'invalid_request',
@@ -258,14 +262,13 @@ begin
     v_new.starts_at_version := '-infinity';
   end if;
 
-  select r.late_cancellation_window into v_window from public.restaurants r where r.id = p_restaurant_id;
-  -- Late only against a start someone gave, not the recording time.
-  v_new.late_cancellation := coalesce(
-    v_new.status = 'cancelled'
-      and v_new.starts_at_version > '-infinity'
-      and v_new.cancelled_at > v_new.starts_at - v_window,
-    false
-  );
+  -- Late only against a start someone gave, not the recording time; the
+  -- window is read only for a cancelled booking.
+  v_new.late_cancellation := false;
+  if v_new.status = 'cancelled' and v_new.starts_at_version > '-infinity' then
+    select r.late_cancellation_window into v_window from public.restaurants r where r.id = p_restaurant_id;
+    v_new.late_cancellation := v_new.cancelled_at > v_new.starts_at - v_window;
+  end if;
 
   customer_id := v_new.customer_id;
   previous_status := v_old.status;
@@ -295,10 +298,10 @@ begin
   if v_old.customer_id is distinct from v_new.customer_id then
     -- New, or moved: out of the old owner's numbers, into the new one's.
     if v_old.customer_id is not null then
+      v_was := private.booking_contribution(v_old);
       perform private.add_to_profile(
         v_old.customer_id,
-        (select array_agg(-o order by i)
-         from unnest(private.booking_contribution(v_old)) with ordinality as d(o, i)),
+        array[-v_was[1], -v_was[2], -v_was[3], -v_was[4], -v_was[5], -v_was[6]],
         true
       );
     end if;
@@ -307,11 +310,12 @@ begin
     );
   else
     -- The dates only grow unless the start moved or a visit was taken back.
+    v_was := private.booking_contribution(v_old);
+    v_is := private.booking_contribution(v_new);
     perform private.add_to_profile(
       customer_id,
-      (select array_agg(n - o order by i)
-       from unnest(private.booking_contribution(v_new), private.booking_contribution(v_old))
-         with ordinality as d(n, o, i)),
+      array[v_is[1] - v_was[1], v_is[2] - v_was[2], v_is[3] - v_was[3],
+            v_is[4] - v_was[4], v_is[5] - v_was[5], v_is[6] - v_was[6]],
       v_old.starts_at is distinct from v_new.starts_at
         or (v_old.status = 'completed' and v_new.status is distinct from 'completed'),
       v_new.starts_at,

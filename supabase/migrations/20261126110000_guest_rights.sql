@@ -76,14 +76,16 @@ $$;
 
 revoke all on function private.authorize_manager(jsonb, uuid) from public;
 
--- private.customer_json gains erasedAt (null for a live guest).
+-- private.customer_json gains erasedAt (null for a live guest). plpgsql: a
+-- sql function called from plpgsql is planned again on every call.
 create or replace function private.customer_json(c public.customers, p public.customer_profiles)
 returns jsonb
-language sql
+language plpgsql
 immutable
 set search_path = ''
 as $$
-  select jsonb_build_object(
+begin
+  return jsonb_build_object(
     'customer', jsonb_build_object(
       'id', c.id,
       'restaurantId', c.restaurant_id,
@@ -107,7 +109,8 @@ as $$
       'lastVisitAt', p.last_visit_at,
       'marketingOptInAt', p.marketing_opt_in_at
     )
-  )
+  );
+end
 $$;
 
 -------------------------------------------------------------------------------

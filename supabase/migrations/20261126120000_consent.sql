@@ -121,21 +121,32 @@ $$;
 revoke all on function private.consent_state(uuid, text) from public;
 
 -- private.consent_json: { email: { state, at, source }, sms: … } of a guest.
+-- One scan of the guest's events (the latest per channel), on every answer.
+-- plpgsql, not sql: its plan is cached per connection instead of made again
+-- on every call (it runs on every answer).
 create function private.consent_json(p_customer_id uuid)
 returns jsonb
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-  select jsonb_object_agg(ch, case when e.id is null
-    then jsonb_build_object('state', 'none', 'at', null, 'source', null)
-    else jsonb_build_object(
-      'state', case when e.action = 'grant' then 'granted' else 'withdrawn' end,
-      'at', e.occurred_at,
-      'source', e.source
-    ) end)
-  from unnest(array['email', 'sms']) ch
-  left join lateral (select * from private.consent_state(p_customer_id, ch)) e on true
+begin
+  return '{"email": {"state": "none", "at": null, "source": null},
+           "sms": {"state": "none", "at": null, "source": null}}'::jsonb
+    || coalesce((
+      select jsonb_object_agg(l.channel, jsonb_build_object(
+        'state', case when l.action = 'grant' then 'granted' else 'withdrawn' end,
+        'at', l.occurred_at,
+        'source', l.source
+      ))
+      from (
+        select distinct on (e.channel) e.channel, e.action, e.occurred_at, e.source
+        from public.consent_events e
+        where e.customer_id = p_customer_id
+        order by e.channel, e.occurred_at desc, e.action desc
+      ) l
+    ), '{}');
+end
 $$;
 
 revoke all on function private.consent_json(uuid) from public;
@@ -301,14 +312,18 @@ drop function private.grant_marketing_opt_in(uuid, timestamptz);
 -- private.customer_json(id): the guest, its profile and its consent.
 create or replace function private.customer_json(p_customer_id uuid)
 returns jsonb
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-  select private.customer_json(c, p) || jsonb_build_object('consent', private.consent_json(c.id))
-  from public.customers c
-  join public.customer_profiles p on p.customer_id = c.id
-  where c.id = p_customer_id
+begin
+  return (
+    select private.customer_json(c, p) || jsonb_build_object('consent', private.consent_json(c.id))
+    from public.customers c
+    join public.customer_profiles p on p.customer_id = c.id
+    where c.id = p_customer_id
+  );
+end
 $$;
 
 -------------------------------------------------------------------------------

@@ -126,6 +126,7 @@ export async function runUpsert(
   const email = contacts.email;
   const name = normalizeName(req.name);
   const booking = req.booking ?? null;
+  const version = booking ? booking.updatedAt ?? options.receivedAt : undefined;
   return await withRegion(req.restaurantId, contacts.phone, async (phone) => {
     return await callFunction(db, "customers_upsert", {
       p_claims: sqlClaims(claims),
@@ -144,8 +145,8 @@ export async function runUpsert(
       p_booking_covers: given(booking?.covers),
       p_booking_starts_at: given(booking?.startsAt),
       p_booking_status: given(booking?.status),
-      p_booking_cancelled_at: given(options.cancelledAt),
-      p_booking_version: booking ? booking.updatedAt ?? options.receivedAt : undefined,
+      p_booking_cancelled_at: given(cancelledAt(booking?.status, options.cancelledAt, version)),
+      p_booking_version: version,
     }) as unknown as UpsertResult;
   });
 }
@@ -196,10 +197,27 @@ export async function updateBooking(
     p_status: given(req.status),
     p_covers: given(req.covers),
     p_starts_at: given(req.startsAt),
-    p_cancelled_at: given(req.cancelledAt),
+    p_cancelled_at: given(cancelledAt(req.status, req.cancelledAt, req.updatedAt ?? receivedAt)),
     p_version: req.updatedAt ?? receivedAt,
     p_customer_id: given(req.customerId),
   }) as unknown as BookingUpdateResult;
+}
+
+/**
+ * When a change to 'cancelled' happened. A caller who says "cancelled" says
+ * it happened at the change's version; a webhook row says when (its
+ * cancelled_at), or null when it cannot know (a row already cancelled,
+ * without that column): SQL then keeps what it knows. Deciding this here,
+ * not from the state in SQL, keeps the result independent of the order in
+ * which a cancellation and a reinstatement arrive.
+ */
+function cancelledAt(
+  status: string | null | undefined,
+  given: string | null | undefined,
+  version: string | undefined,
+): string | null | undefined {
+  if (status !== "cancelled") return given;
+  return given === undefined ? version : given;
 }
 
 /** Find a guest by id or contact, normalized exactly as the upsert does; never writes. */
