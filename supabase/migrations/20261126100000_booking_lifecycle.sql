@@ -723,6 +723,45 @@ revoke all on function private.customers_upsert(
 ) from public;
 
 -------------------------------------------------------------------------------
+-- private.find_customer: the restaurant's customer named by id, else by
+-- normalized email or phone (email first, the stronger identity); PT404
+-- customer_not_found when none matches.
+-------------------------------------------------------------------------------
+create function private.find_customer(
+  p_restaurant_id uuid,
+  p_customer_id uuid,
+  p_email_normalized text,
+  p_phone_normalized text
+)
+returns uuid
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+  v_customer_id uuid;
+begin
+  select c.id into v_customer_id
+  from public.customers c
+  where c.restaurant_id = p_restaurant_id
+    and (
+      c.id = p_customer_id
+      or (p_customer_id is null
+          and (c.email_normalized = p_email_normalized or c.phone_normalized = p_phone_normalized))
+    )
+  order by (c.email_normalized = p_email_normalized) desc nulls last
+  limit 1;
+  if v_customer_id is null then
+    raise exception using errcode = 'PT404', message = 'customer_not_found',
+      detail = 'No customer of this restaurant matches.';
+  end if;
+  return v_customer_id;
+end
+$$;
+
+revoke all on function private.find_customer(uuid, uuid, text, text) from public;
+
+-------------------------------------------------------------------------------
 -- private.customer_cancel
 -- Cancels a booking: its status becomes 'cancelled' as of p_cancelled_at
 -- (its version; default now) unless a newer change says otherwise. The
@@ -764,21 +803,9 @@ begin
       detail = 'Name the customer by customerId, email or phone.';
   end if;
 
-  -- By id when given; else email first, the stronger identity.
-  select c.id into v_customer_id
-  from public.customers c
-  where c.restaurant_id = p_restaurant_id
-    and (
-      c.id = p_customer_id
-      or (p_customer_id is null
-          and (c.email_normalized = p_email_normalized or c.phone_normalized = p_phone_normalized))
-    )
-  order by (c.email_normalized = p_email_normalized) desc nulls last
-  limit 1;
-  if v_customer_id is null then
-    raise exception using errcode = 'PT404', message = 'customer_not_found',
-      detail = 'No customer of this restaurant matches.';
-  end if;
+  v_customer_id := private.find_customer(
+    p_restaurant_id, p_customer_id, p_email_normalized, p_phone_normalized
+  );
 
   perform private.lock_booking(p_restaurant_id, p_booking_id);
   select * into v_booking from private.apply_booking(

@@ -361,18 +361,14 @@ begin
     raise exception using errcode = 'PT400', message = 'invalid_request',
       detail = 'granted must be true or false.';
   end if;
-  select c.id into v_customer_id
-  from public.customers c
-  where c.restaurant_id = p_restaurant_id and c.erased_at is null
-    and (
-      c.id = p_customer_id
-      or (p_customer_id is null
-          and (c.email_normalized = p_email_normalized or c.phone_normalized = p_phone_normalized))
-    )
-  order by (c.email_normalized = p_email_normalized) desc nulls last
-  limit 1
+  v_customer_id := private.find_customer(
+    p_restaurant_id, p_customer_id, p_email_normalized, p_phone_normalized
+  );
+  -- The row lock orders this against an upsert's grant; an erased guest
+  -- (found only by id: it holds no contact) is not found.
+  perform from public.customers c where c.id = v_customer_id and c.erased_at is null
   for no key update;
-  if v_customer_id is null then
+  if not found then
     raise exception using errcode = 'PT404', message = 'customer_not_found',
       detail = 'No customer of this restaurant matches.';
   end if;

@@ -203,6 +203,15 @@ export type Database = {
         };
         Returns: Json;
       };
+      "find_customer": {
+        Args: {
+          "p_customer_id": string;
+          "p_email_normalized": string;
+          "p_phone_normalized": string;
+          "p_restaurant_id": string;
+        };
+        Returns: string;
+      };
       "install_booking_webhooks": { Args: Record<PropertyKey, never>; Returns: boolean };
       "is_member": { Args: { "p_restaurant_id": string }; Returns: boolean };
       "lock_booking": {
