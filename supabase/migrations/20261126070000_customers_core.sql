@@ -368,13 +368,16 @@ revoke all on function private.lock_contacts(uuid, text, text) from public;
 
 -- private.lock_booking: serializes everything that records events of one
 -- booking, so a booking and its cancellation racing from two requests agree
--- on the booking's customer.
+-- on the booking's customer. plpgsql, not sql: a sql function with a SET
+-- clause is parsed and planned again on every call.
 create function private.lock_booking(p_restaurant_id uuid, p_booking_id uuid)
 returns void
-language sql
+language plpgsql
 set search_path = ''
 as $$
-  select pg_advisory_xact_lock(hashtextextended(p_restaurant_id::text || ' b ' || p_booking_id::text, 0))
+begin
+  perform pg_advisory_xact_lock(hashtextextended(p_restaurant_id::text || ' b ' || p_booking_id::text, 0));
+end
 $$;
 
 revoke all on function private.lock_booking(uuid, uuid) from public;

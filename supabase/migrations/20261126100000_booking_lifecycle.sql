@@ -105,7 +105,9 @@ revoke all on function private.booking_contribution(public.customer_bookings) fr
 -- customer's booking indexes when one may have shrunk them (p_recount). A
 -- recount first locks the profile, so the read that follows (a statement
 -- of its own, hence a fresh snapshot) sees every booking change committed
--- by a concurrent transaction that updated this profile before.
+-- by a concurrent transaction that updated this profile before. One static
+-- statement per path: a CASE on p_recount around subqueries made the planner
+-- plan the update afresh on every call.
 -------------------------------------------------------------------------------
 create function private.add_to_profile(
   p_customer_id uuid,
@@ -119,9 +121,22 @@ language plpgsql
 set search_path = ''
 as $$
 begin
-  if p_recount then
-    perform from public.customer_profiles p where p.customer_id = p_customer_id for no key update;
+  if not p_recount then
+    update public.customer_profiles p
+    set total_bookings = p.total_bookings + p_delta[1],
+        total_covers = p.total_covers + p_delta[2],
+        total_cancellations = p.total_cancellations + p_delta[3],
+        total_late_cancellations = p.total_late_cancellations + p_delta[4],
+        total_visits = p.total_visits + p_delta[5],
+        total_no_shows = p.total_no_shows + p_delta[6],
+        first_booking_at = least(p.first_booking_at, p_start),
+        last_booking_at = greatest(p.last_booking_at, p_start),
+        last_visit_at = greatest(p.last_visit_at, p_visit),
+        updated_at = now()
+    where p.customer_id = p_customer_id;
+    return;
   end if;
+  perform from public.customer_profiles p where p.customer_id = p_customer_id for no key update;
   update public.customer_profiles p
   set total_bookings = p.total_bookings + p_delta[1],
       total_covers = p.total_covers + p_delta[2],
@@ -129,19 +144,17 @@ begin
       total_late_cancellations = p.total_late_cancellations + p_delta[4],
       total_visits = p.total_visits + p_delta[5],
       total_no_shows = p.total_no_shows + p_delta[6],
-      first_booking_at = case when p_recount
-        then (select min(b.starts_at) from public.customer_bookings b where b.customer_id = p_customer_id)
-        else least(p.first_booking_at, p_start) end,
-      last_booking_at = case when p_recount
-        then (select max(b.starts_at) from public.customer_bookings b where b.customer_id = p_customer_id)
-        else greatest(p.last_booking_at, p_start) end,
-      last_visit_at = case when p_recount
-        then (
-          select max(b.starts_at) from public.customer_bookings b
-          where b.customer_id = p_customer_id and b.status = 'completed'
-        )
-        else greatest(p.last_visit_at, p_visit) end,
+      first_booking_at = d.first_at,
+      last_booking_at = d.last_at,
+      last_visit_at = (
+        select max(b.starts_at) from public.customer_bookings b
+        where b.customer_id = p_customer_id and b.status = 'completed'
+      ),
       updated_at = now()
+  from (
+    select min(b.starts_at) as first_at, max(b.starts_at) as last_at
+    from public.customer_bookings b where b.customer_id = p_customer_id
+  ) d
   where p.customer_id = p_customer_id;
 end
 $$;
@@ -186,13 +199,9 @@ declare
   c_rank constant text[] := array['pending', 'confirmed', 'completed', 'no_show', 'cancelled'];
   v_old public.customer_bookings;
   v_new public.customer_bookings;
+  v_version timestamptz;
+  v_status_version timestamptz;
   v_window interval;
-  -- A version from the future (a wrong clock, a forged row) would freeze the
-  -- booking against every real change: versions are at most now.
-  v_version timestamptz := least(p_version, now());
-  v_status_version timestamptz := least(p_version, now());
-  v_exists boolean;
-  v_visit timestamptz;
   v_was integer[];
   v_is integer[];
 begin
@@ -200,28 +209,75 @@ begin
     raise exception using errcode = 'PT400', message = 'invalid_request',
       detail = 'A booking change needs its version.';
   end if;
+  -- A version from the future (a wrong clock, a forged row) would freeze the
+  -- booking against every real change: versions are at most now.
+  v_version := least(p_version, now());
+  v_status_version := case when p_status_is_default then '-infinity' else v_version end;
 
   select * into v_old from public.customer_bookings b
   where b.restaurant_id = p_restaurant_id and b.booking_id = p_booking_id
   for update;
-  v_exists := found;
-  if not v_exists then
-    v_old := null;
+
+  if not found then
+    -- First delivery of this booking (the hot path): its state is the
+    -- delivery itself, and the profile only grows. A new booking without a
+    -- start is dated by its version until a start arrives ('-infinity' as
+    -- version lets any real start win).
     v_new.restaurant_id := p_restaurant_id;
     v_new.booking_id := p_booking_id;
     v_new.customer_id := p_customer_id;
-    v_new.late_cancellation := false;
-    v_new.recorded_at := now();
-    v_new.updated_at := now();
-  else
-    v_new := v_old;
-    if v_old.covers is null and p_covers is not null and p_customer_id is not null then
-      v_new.customer_id := p_customer_id;
+    if p_status is not null then
+      v_new.status := p_status;
+      v_new.status_version := v_status_version;
+      if p_status = 'cancelled' then
+        v_new.cancelled_at := coalesce(p_cancelled_at, v_status_version);
+      end if;
     end if;
+    if p_covers is not null then
+      v_new.covers := p_covers;
+      v_new.covers_version := v_version;
+    end if;
+    if p_starts_at is not null then
+      v_new.starts_at := p_starts_at;
+      v_new.starts_at_version := v_version;
+    elsif p_covers is not null then
+      v_new.starts_at := v_version;
+      v_new.starts_at_version := '-infinity';
+    end if;
+    v_new.late_cancellation := false;
+    if p_status = 'cancelled' and p_starts_at is not null then
+      select r.late_cancellation_window into v_window from public.restaurants r where r.id = p_restaurant_id;
+      v_new.late_cancellation := v_new.cancelled_at > v_new.starts_at - v_window;
+    end if;
+    v_new.recorded_at := now();
+    v_new.updated_at := v_new.recorded_at;
+    insert into public.customer_bookings values (v_new.*);
+    customer_id := p_customer_id;
+    recorded := p_covers is not null;
+    applied := true;
+    v_is := private.booking_contribution(v_new);
+    -- add_to_profile's growing statement, inline: a call costs as much as it.
+    update public.customer_profiles p
+    set total_bookings = p.total_bookings + v_is[1],
+        total_covers = p.total_covers + v_is[2],
+        total_cancellations = p.total_cancellations + v_is[3],
+        total_late_cancellations = p.total_late_cancellations + v_is[4],
+        total_visits = p.total_visits + v_is[5],
+        total_no_shows = p.total_no_shows + v_is[6],
+        first_booking_at = least(p.first_booking_at, v_new.starts_at),
+        last_booking_at = greatest(p.last_booking_at, v_new.starts_at),
+        last_visit_at = greatest(p.last_visit_at, case when v_new.status = 'completed' then v_new.starts_at end),
+        updated_at = now()
+    where p.customer_id = p_customer_id;
+    return;
   end if;
 
-  if p_status_is_default then
-    v_status_version := '-infinity';
+  -- A known booking: each field takes the newer version. A state known
+  -- only from a cancellation (no covers yet) belongs to the customer of the
+  -- booking when it arrives: it moves there.
+  v_new := v_old;
+  if v_old.covers is null and p_covers is not null and p_customer_id is not null then
+    v_new.customer_id := p_customer_id;
   end if;
   if p_status is not null and (
     v_new.status_version is null
@@ -254,14 +310,10 @@ begin
     v_new.starts_at := p_starts_at;
     v_new.starts_at_version := v_version;
   end if;
-
-  -- A new booking without a start is dated by its version until a start
-  -- arrives; '-infinity' as version lets any real start win.
   if v_new.starts_at is null and v_new.covers is not null then
     v_new.starts_at := v_version;
     v_new.starts_at_version := '-infinity';
   end if;
-
   -- Late only against a start someone gave, not the recording time; the
   -- window is read only for a cancelled booking.
   v_new.late_cancellation := false;
@@ -273,13 +325,10 @@ begin
   customer_id := v_new.customer_id;
   previous_status := v_old.status;
   recorded := v_new.covers is not null and v_old.covers is null;
-  applied := not v_exists
-    or (v_new.customer_id, v_new.status, v_new.cancelled_at, v_new.covers, v_new.starts_at, v_new.late_cancellation)
-      is distinct from
-      (v_old.customer_id, v_old.status, v_old.cancelled_at, v_old.covers, v_old.starts_at, v_old.late_cancellation);
-  if not v_exists then
-    insert into public.customer_bookings values (v_new.*);
-  elsif v_new is distinct from v_old then
+  applied := (v_new.customer_id, v_new.status, v_new.cancelled_at, v_new.covers, v_new.starts_at, v_new.late_cancellation)
+    is distinct from
+    (v_old.customer_id, v_old.status, v_old.cancelled_at, v_old.covers, v_old.starts_at, v_old.late_cancellation);
+  if v_new is distinct from v_old then
     -- Versions move even when values do not, so an older delivery arriving
     -- later still loses.
     v_new.updated_at := case when applied then now() else v_old.updated_at end;
@@ -290,36 +339,32 @@ begin
         late_cancellation = v_new.late_cancellation, updated_at = v_new.updated_at
     where b.restaurant_id = p_restaurant_id and b.booking_id = p_booking_id;
   end if;
-
   if not applied then
     return;
   end if;
-  v_visit := case when v_new.status = 'completed' then v_new.starts_at end;
-  if v_old.customer_id is distinct from v_new.customer_id then
-    -- New, or moved: out of the old owner's numbers, into the new one's.
-    if v_old.customer_id is not null then
-      v_was := private.booking_contribution(v_old);
-      perform private.add_to_profile(
-        v_old.customer_id,
-        array[-v_was[1], -v_was[2], -v_was[3], -v_was[4], -v_was[5], -v_was[6]],
-        true
-      );
-    end if;
+  v_was := private.booking_contribution(v_old);
+  v_is := private.booking_contribution(v_new);
+  if v_old.customer_id <> v_new.customer_id then
+    -- Moved: out of the old owner's numbers, into the new one's.
     perform private.add_to_profile(
-      customer_id, private.booking_contribution(v_new), false, v_new.starts_at, v_visit
+      v_old.customer_id,
+      array[-v_was[1], -v_was[2], -v_was[3], -v_was[4], -v_was[5], -v_was[6]],
+      true
+    );
+    perform private.add_to_profile(
+      v_new.customer_id, v_is, false, v_new.starts_at,
+      case when v_new.status = 'completed' then v_new.starts_at end
     );
   else
     -- The dates only grow unless the start moved or a visit was taken back.
-    v_was := private.booking_contribution(v_old);
-    v_is := private.booking_contribution(v_new);
     perform private.add_to_profile(
-      customer_id,
+      v_new.customer_id,
       array[v_is[1] - v_was[1], v_is[2] - v_was[2], v_is[3] - v_was[3],
             v_is[4] - v_was[4], v_is[5] - v_was[5], v_is[6] - v_was[6]],
       v_old.starts_at is distinct from v_new.starts_at
         or (v_old.status = 'completed' and v_new.status is distinct from 'completed'),
       v_new.starts_at,
-      v_visit
+      case when v_new.status = 'completed' then v_new.starts_at end
     );
   end if;
 end
