@@ -22,11 +22,61 @@ alter table public.restaurants
   add column late_cancellation_window interval not null default interval '24 hours'
     check (late_cancellation_window >= interval '0');
 
+-- One CHECK for all counters: every update of a profile (one per booking
+-- change) evaluates its constraints, and each constraint costs its own
+-- setup per statement, however small its expression.
 alter table public.customer_profiles
-  add column total_late_cancellations integer not null default 0 check (total_late_cancellations >= 0),
-  add column total_visits integer not null default 0 check (total_visits >= 0),
-  add column total_no_shows integer not null default 0 check (total_no_shows >= 0),
-  add column last_visit_at timestamptz;
+  add column total_late_cancellations integer not null default 0,
+  add column total_visits integer not null default 0,
+  add column total_no_shows integer not null default 0,
+  add column last_visit_at timestamptz,
+  drop constraint customer_profiles_total_bookings_check,
+  drop constraint customer_profiles_total_covers_check,
+  drop constraint customer_profiles_total_cancellations_check,
+  add constraint customer_profiles_counts_check check (
+    least(total_bookings, total_covers, total_cancellations, total_late_cancellations,
+          total_visits, total_no_shows) >= 0
+  );
+
+-------------------------------------------------------------------------------
+-- private.booking_state_valid: the rule every booking state obeys (the CHECK
+-- of public.customer_bookings). A function, not the expression itself:
+-- Postgres reads a CHECK's expression back from its stored text on every
+-- insert or update, which for this one cost more than the insert; a
+-- function's body is compiled once per connection. Only the functions write
+-- booking states (a direct write would bypass the profile's delta), so the
+-- API roles may not execute it, hence not write a state either.
+-------------------------------------------------------------------------------
+create function private.booking_state_valid(
+  p_status text,
+  p_cancelled_at timestamptz,
+  p_status_version timestamptz,
+  p_covers integer,
+  p_covers_version timestamptz,
+  p_starts_at timestamptz,
+  p_starts_at_version timestamptz,
+  p_late boolean
+)
+returns boolean
+language plpgsql
+immutable
+set search_path = ''
+as $$
+begin
+  return (p_status is null or p_status in ('pending', 'confirmed', 'cancelled', 'completed', 'no_show'))
+    and (p_covers is null or p_covers between 1 and 1000)
+    -- A field and its version come together.
+    and (p_status is null) = (p_status_version is null)
+    and (p_covers is null) = (p_covers_version is null)
+    and (p_starts_at is null) = (p_starts_at_version is null)
+    and (p_cancelled_at is null or p_status = 'cancelled')
+    and (not p_late or p_status = 'cancelled');
+end
+$$;
+
+revoke all on function private.booking_state_valid(
+  text, timestamptz, timestamptz, integer, timestamptz, timestamptz, timestamptz, boolean
+) from public;
 
 -- A booking's state. Fields a delivery did not carry stay null with a null
 -- version (a cancellation that arrives before its booking knows no covers).
@@ -34,11 +84,11 @@ create table public.customer_bookings (
   restaurant_id uuid not null references public.restaurants (id) on delete cascade,
   booking_id uuid not null,
   customer_id uuid not null,
-  status text check (status in ('pending', 'confirmed', 'cancelled', 'completed', 'no_show')),
+  status text,
   -- When it was cancelled (status 'cancelled' only).
   cancelled_at timestamptz,
   status_version timestamptz,
-  covers integer check (covers between 1 and 1000),
+  covers integer,
   covers_version timestamptz,
   starts_at timestamptz,
   starts_at_version timestamptz,
@@ -50,13 +100,10 @@ create table public.customer_bookings (
   primary key (restaurant_id, booking_id),
   constraint customer_bookings_customer_fkey foreign key (restaurant_id, customer_id)
     references public.customers (restaurant_id, id) on delete cascade,
-  constraint customer_bookings_versions check (
-    (status is null) = (status_version is null)
-    and (covers is null) = (covers_version is null)
-    and (starts_at is null) = (starts_at_version is null)
-    and (cancelled_at is null or status = 'cancelled')
-    and (not late_cancellation or status = 'cancelled')
-  )
+  constraint customer_bookings_state check (private.booking_state_valid(
+    status, cancelled_at, status_version, covers, covers_version, starts_at, starts_at_version,
+    late_cancellation
+  ))
 );
 
 create index customer_bookings_customer_starts_at_idx
@@ -74,11 +121,13 @@ create policy customer_bookings_staff_read on public.customer_bookings
   using ((select private.is_member(restaurant_id)));
 
 -------------------------------------------------------------------------------
--- private.booking_contribution: what one booking state adds to its guest's
--- counters: [bookings, covers, cancellations, late cancellations, visits,
--- no-shows]. A state counts as a booking once its covers are known.
+-- private.booking_contribution: what one booking state (its covers, status
+-- and late flag) adds to its guest's counters: [bookings, covers,
+-- cancellations, late cancellations, visits, no-shows]. A state counts as a
+-- booking once its covers are known. Scalars, not the row: a row passed to
+-- a function is flattened and rebuilt on every call.
 -------------------------------------------------------------------------------
-create function private.booking_contribution(b public.customer_bookings)
+create function private.booking_contribution(p_covers integer, p_status text, p_late boolean)
 returns integer[]
 language plpgsql
 immutable
@@ -86,17 +135,17 @@ set search_path = ''
 as $$
 begin
   return array[
-    (b.covers is not null)::int,
-    coalesce(b.covers, 0),
-    coalesce(b.status = 'cancelled', false)::int,
-    coalesce(b.late_cancellation, false)::int,
-    coalesce(b.status = 'completed', false)::int,
-    coalesce(b.status = 'no_show', false)::int
+    (p_covers is not null)::int,
+    coalesce(p_covers, 0),
+    coalesce(p_status = 'cancelled', false)::int,
+    coalesce(p_late, false)::int,
+    coalesce(p_status = 'completed', false)::int,
+    coalesce(p_status = 'no_show', false)::int
   ];
 end
 $$;
 
-revoke all on function private.booking_contribution(public.customer_bookings) from public;
+revoke all on function private.booking_contribution(integer, text, boolean) from public;
 
 -------------------------------------------------------------------------------
 -- private.add_to_profile: moves a profile's counters by a contribution delta.
@@ -204,6 +253,9 @@ declare
   v_window interval;
   v_was integer[];
   v_is integer[];
+  v_cancelled_at timestamptz;
+  v_starts_at timestamptz;
+  v_late boolean;
 begin
   if p_version is null then
     raise exception using errcode = 'PT400', message = 'invalid_request',
@@ -220,42 +272,36 @@ begin
 
   if not found then
     -- First delivery of this booking (the hot path): its state is the
-    -- delivery itself, and the profile only grows. A new booking without a
+    -- delivery itself, and the profile only grows. Scalars, not the row
+    -- variable: this path runs on every new booking. A new booking without a
     -- start is dated by its version until a start arrives ('-infinity' as
     -- version lets any real start win).
-    v_new.restaurant_id := p_restaurant_id;
-    v_new.booking_id := p_booking_id;
-    v_new.customer_id := p_customer_id;
-    if p_status is not null then
-      v_new.status := p_status;
-      v_new.status_version := v_status_version;
-      if p_status = 'cancelled' then
-        v_new.cancelled_at := coalesce(p_cancelled_at, v_status_version);
-      end if;
-    end if;
-    if p_covers is not null then
-      v_new.covers := p_covers;
-      v_new.covers_version := v_version;
-    end if;
-    if p_starts_at is not null then
-      v_new.starts_at := p_starts_at;
-      v_new.starts_at_version := v_version;
-    elsif p_covers is not null then
-      v_new.starts_at := v_version;
-      v_new.starts_at_version := '-infinity';
-    end if;
-    v_new.late_cancellation := false;
+    v_cancelled_at := case when p_status = 'cancelled' then coalesce(p_cancelled_at, v_status_version) end;
+    v_starts_at := coalesce(p_starts_at, case when p_covers is not null then v_version end);
+    v_late := false;
     if p_status = 'cancelled' and p_starts_at is not null then
       select r.late_cancellation_window into v_window from public.restaurants r where r.id = p_restaurant_id;
-      v_new.late_cancellation := v_new.cancelled_at > v_new.starts_at - v_window;
+      v_late := v_cancelled_at > p_starts_at - v_window;
     end if;
-    v_new.recorded_at := now();
-    v_new.updated_at := v_new.recorded_at;
-    insert into public.customer_bookings values (v_new.*);
+    insert into public.customer_bookings (
+      restaurant_id, booking_id, customer_id, status, cancelled_at, status_version,
+      covers, covers_version, starts_at, starts_at_version, late_cancellation
+    ) values (
+      p_restaurant_id, p_booking_id, p_customer_id, p_status, v_cancelled_at,
+      case when p_status is not null then v_status_version end,
+      p_covers, case when p_covers is not null then v_version end,
+      v_starts_at,
+      case when p_starts_at is not null then v_version when p_covers is not null then '-infinity' end,
+      v_late
+    );
+    -- The host's booking row, when it has one, now points at its customer.
+    update public.bookings b
+    set customer_id = p_customer_id
+    where b.id = p_booking_id and b.restaurant_id = p_restaurant_id and b.customer_id is null;
     customer_id := p_customer_id;
     recorded := p_covers is not null;
     applied := true;
-    v_is := private.booking_contribution(v_new);
+    v_is := private.booking_contribution(p_covers, p_status, v_late);
     -- add_to_profile's growing statement, inline: a call costs as much as it.
     update public.customer_profiles p
     set total_bookings = p.total_bookings + v_is[1],
@@ -264,9 +310,9 @@ begin
         total_late_cancellations = p.total_late_cancellations + v_is[4],
         total_visits = p.total_visits + v_is[5],
         total_no_shows = p.total_no_shows + v_is[6],
-        first_booking_at = least(p.first_booking_at, v_new.starts_at),
-        last_booking_at = greatest(p.last_booking_at, v_new.starts_at),
-        last_visit_at = greatest(p.last_visit_at, case when v_new.status = 'completed' then v_new.starts_at end),
+        first_booking_at = least(p.first_booking_at, v_starts_at),
+        last_booking_at = greatest(p.last_booking_at, v_starts_at),
+        last_visit_at = greatest(p.last_visit_at, case when p_status = 'completed' then v_starts_at end),
         updated_at = now()
     where p.customer_id = p_customer_id;
     return;
@@ -342,8 +388,8 @@ begin
   if not applied then
     return;
   end if;
-  v_was := private.booking_contribution(v_old);
-  v_is := private.booking_contribution(v_new);
+  v_was := private.booking_contribution(v_old.covers, v_old.status, v_old.late_cancellation);
+  v_is := private.booking_contribution(v_new.covers, v_new.status, v_new.late_cancellation);
   if v_old.customer_id <> v_new.customer_id then
     -- Moved: out of the old owner's numbers, into the new one's.
     perform private.add_to_profile(
@@ -528,26 +574,10 @@ drop function private.record_booking(uuid, uuid, uuid, integer, timestamptz);
 drop function private.record_cancellation(uuid, uuid, uuid, timestamptz);
 drop table public.customer_booking_events;
 
--- A recorded booking links the host's row to its customer, as before.
-create trigger link_booking_to_customer
-  after insert on public.customer_bookings
-  for each row
-  execute function private.link_booking_to_customer();
-
-create or replace function private.link_booking_to_customer()
-returns trigger
-language plpgsql
-set search_path = ''
-as $$
-begin
-  update public.bookings b
-  set customer_id = new.customer_id
-  where b.id = new.booking_id
-    and b.restaurant_id = new.restaurant_id
-    and b.customer_id is null;
-  return null;
-end
-$$;
+-- A recorded booking links the host's row to its customer, as before: in
+-- private.apply_booking, where a booking's state is first written (a row
+-- trigger cost as much as the rest of that insert).
+drop function private.link_booking_to_customer();
 
 -------------------------------------------------------------------------------
 -- The reference public.bookings: updated_at moves on every update (it is the
