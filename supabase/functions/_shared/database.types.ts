@@ -221,7 +221,10 @@ export type Database = {
         Returns: string;
       };
       "install_booking_webhooks": { Args: Record<PropertyKey, never>; Returns: boolean };
+      "is_clean_text": { Args: { "p_max_length": number; "p_value": string }; Returns: boolean };
+      "is_e164": { Args: { "p_value": string }; Returns: boolean };
       "is_member": { Args: { "p_restaurant_id": string }; Returns: boolean };
+      "is_normalized_email": { Args: { "p_value": string }; Returns: boolean };
       "lock_booking": {
         Args: { "p_booking_id": string; "p_restaurant_id": string };
         Returns: undefined;
