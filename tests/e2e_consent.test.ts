@@ -144,6 +144,56 @@ Deno.test("one-click unsubscribe: minted by a service, used with the anon key or
   assertEquals(n, 1);
 });
 
+Deno.test("in a browser, opening the link changes nothing and asks to confirm; the click unsubscribes", async () => {
+  const g = await optedInGuest(`page.${crypto.randomUUID().slice(0, 8)}`);
+  const minted = await call("customer-consent", {
+    restaurantId,
+    customerId: g.id,
+    channel: "email",
+    mintToken: true,
+  }, as("service"));
+  const link = minted.body.url.replace(/^.*\/functions\/v1\//, `${server.url}/functions/v1/`);
+  const browser = { accept: "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8" };
+  const withdrawals = async () => {
+    const [{ n }] = await sql`
+      select count(*)::int as n from public.consent_events
+      where customer_id = ${g.id} and action = 'withdraw'`;
+    return n;
+  };
+
+  // A scanner or a person opening the link: a page, nothing recorded.
+  const opened = await fetch(link, { headers: browser });
+  const confirm = await opened.text();
+  assertEquals(opened.status, 200);
+  assert(opened.headers.get("content-type")?.startsWith("text/html"));
+  assert(confirm.includes('<form method="post" action="">'), confirm);
+  assert(!confirm.includes(g.id) && !confirm.includes("@"), "no personal data on the page");
+  assertEquals(await withdrawals(), 0);
+
+  // The click: the browser posts the form to the same URL and gets a page back.
+  const clicked = await fetch(link, {
+    method: "POST",
+    headers: { ...browser, "content-type": "application/x-www-form-urlencoded" },
+    body: "List-Unsubscribe=One-Click",
+  });
+  assertEquals([clicked.status, (await clicked.text()).includes("You are unsubscribed")], [
+    200,
+    true,
+  ]);
+  assertEquals(await withdrawals(), 1);
+
+  // A tampered link: an error page on opening, and on posting.
+  const tampered = link.slice(0, -20) + (link.at(-20) === "A" ? "B" : "A") + link.slice(-19);
+  const bad = await fetch(tampered, { headers: browser });
+  assertEquals([bad.status, (await bad.text()).includes("not valid")], [401, true]);
+  const badPost = await fetch(tampered, { method: "POST", headers: browser });
+  assertEquals([badPost.status, (await badPost.text()).includes("not valid")], [401, true]);
+  // Without a token, GET is still refused as before.
+  const bare = await fetch(`${server.url}/functions/v1/customer-consent`, { headers: browser });
+  assertEquals([bare.status, (await bare.json()).error.code], [405, "method_not_allowed"]);
+  assertEquals(await withdrawals(), 1);
+});
+
 Deno.test("forged, swapped, foreign, truncated or tampered links are 401 and change nothing", async () => {
   const g = await optedInGuest(`forge.${crypto.randomUUID().slice(0, 8)}`);
   const other = await optedInGuest(`victim.${crypto.randomUUID().slice(0, 8)}`);

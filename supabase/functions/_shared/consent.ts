@@ -56,6 +56,11 @@ export function mintUnsubscribe(
   };
 }
 
+/** True when `token` carries this server's signature (no database read). */
+export function isGenuineLink(env: Env, token: string): boolean {
+  return verifyToken(secret(env), token) !== null;
+}
+
 /** The withdrawal a genuine link asks for; 401 for anything else. */
 export async function unsubscribe(db: Db, env: Env, token: string): Promise<unknown> {
   const claim = verifyToken(secret(env), token);

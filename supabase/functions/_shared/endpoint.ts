@@ -4,6 +4,7 @@
 import { type AuthConfig, authConfigFromEnv, authenticate, type Caller } from "./auth.ts";
 import { type Db, errorCode, getDb, toHttpError } from "./db.ts";
 import { CORS_HEADERS, errorResponse, HttpError, json, readJson } from "./http.ts";
+import { type LinkPages, wantsHtml } from "./link_pages.ts";
 import { log } from "./log.ts";
 
 export interface Context {
@@ -23,9 +24,11 @@ export interface EndpointDeps {
    * Accept one-click links (RFC 8058): a POST whose URL carries `?token=`
    * needs no credentials and may have any body (a mail client sends
    * `List-Unsubscribe=One-Click` as a form); the action gets `{ token }`
-   * from an anonymous caller, and the token itself must prove the rest.
+   * from an anonymous caller, and the token itself must prove the rest. A
+   * browser gets these pages instead of JSON: a GET of the link asks to
+   * confirm (and changes nothing), a form post is answered with a page.
    */
-  tokenLinks?: boolean;
+  tokenLinks?: LinkPages;
 }
 
 const LINK_CALLER: Caller = { claims: { role: "anon" }, via: "link" };
@@ -48,15 +51,21 @@ export function endpoint(
     let role: string | undefined;
     let failure: HttpError | undefined;
     let dropped: string | undefined;
+    const token = deps.tokenLinks ? new URL(req.url).searchParams.get("token") : null;
+    // The pages a browser gets for a token link, else undefined (JSON).
+    const pages = token !== null && (req.method === "GET" || wantsHtml(req))
+      ? deps.tokenLinks
+      : undefined;
     try {
       if (req.method === "OPTIONS") {
         response = new Response(null, { status: 204, headers: CORS_HEADERS });
+      } else if (req.method === "GET" && pages && token !== null) {
+        response = pages.confirm(token);
       } else if (req.method !== "POST") {
         throw new HttpError(405, "method_not_allowed", "Use POST.", {
           headers: { allow: "POST, OPTIONS" },
         });
       } else {
-        const token = deps.tokenLinks ? new URL(req.url).searchParams.get("token") : null;
         auth ??= authConfigFromEnv(Deno.env);
         const caller = token !== null ? LINK_CALLER : await authenticate(req, auth);
         role = caller.claims.role;
@@ -64,13 +73,13 @@ export function endpoint(
         const db = deps.db ?? getDb();
         const result = await action(body, { caller, db, requestId, receivedAt });
         dropped = droppedFields(result);
-        response = json(200, result);
+        response = pages ? pages.answered() : json(200, result);
       }
     } catch (error) {
       // Every failure becomes the caller's error here, and only here.
       const mapped = toHttpError(error);
       failure = mapped;
-      response = errorResponse(mapped, requestId);
+      response = pages ? pages.answered(mapped) : errorResponse(mapped, requestId);
     }
     response.headers.set("x-request-id", requestId);
     const status = response.status;

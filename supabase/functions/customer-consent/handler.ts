@@ -2,9 +2,10 @@
 // services record grants and withdrawals; services mint one-click
 // unsubscribe links; anyone holding such a link (no login: the HMAC token
 // is the credential) withdraws what it names.
-import { mintUnsubscribe, unsubscribe } from "../_shared/consent.ts";
+import { isGenuineLink, mintUnsubscribe, unsubscribe } from "../_shared/consent.ts";
 import { changeConsent } from "../_shared/customers.ts";
 import { type Action, endpoint } from "../_shared/endpoint.ts";
+import { unsubscribePages } from "../_shared/link_pages.ts";
 import {
   consentRequestSchema,
   mintTokenRequestSchema,
@@ -27,4 +28,6 @@ export const consentAction: Action = (body, { caller, db }) => {
   return changeConsent(db, caller.claims, parseOrThrow(consentRequestSchema, body));
 };
 
-export default endpoint("customer-consent", consentAction, { tokenLinks: true });
+export default endpoint("customer-consent", consentAction, {
+  tokenLinks: unsubscribePages((token) => isGenuineLink(Deno.env, token)),
+});
