@@ -71,6 +71,16 @@ async function optedInGuest(tag: string) {
   return r.body.customer as { id: string; email: string; phone: string };
 }
 
+/** A one-click unsubscribe link for a guest's email channel, minted by a service. */
+function mintLink(customerId: string) {
+  return call("customer-consent", {
+    restaurantId,
+    customerId,
+    channel: "email",
+    mintToken: true,
+  }, as("service"));
+}
+
 Deno.test("staff withdraw and grant by contact; another restaurant's staff may not", async () => {
   const g = await optedInGuest(`staff.${crypto.randomUUID().slice(0, 8)}`);
   const off = await call("customer-consent", {
@@ -146,12 +156,7 @@ Deno.test("one-click unsubscribe: minted by a service, used with the anon key or
 
 Deno.test("in a browser, opening the link changes nothing and asks to confirm; the click unsubscribes", async () => {
   const g = await optedInGuest(`page.${crypto.randomUUID().slice(0, 8)}`);
-  const minted = await call("customer-consent", {
-    restaurantId,
-    customerId: g.id,
-    channel: "email",
-    mintToken: true,
-  }, as("service"));
+  const minted = await mintLink(g.id);
   const link = minted.body.url.replace(/^.*\/functions\/v1\//, `${server.url}/functions/v1/`);
   const browser = { accept: "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8" };
   const withdrawals = async () => {
@@ -197,12 +202,7 @@ Deno.test("in a browser, opening the link changes nothing and asks to confirm; t
 Deno.test("forged, swapped, foreign, truncated or tampered links are 401 and change nothing", async () => {
   const g = await optedInGuest(`forge.${crypto.randomUUID().slice(0, 8)}`);
   const other = await optedInGuest(`victim.${crypto.randomUUID().slice(0, 8)}`);
-  const minted = await call("customer-consent", {
-    restaurantId,
-    customerId: g.id,
-    channel: "email",
-    mintToken: true,
-  }, as("service"));
+  const minted = await mintLink(g.id);
   const token: string = minted.body.token;
   const [v, r, , ch, mac] = token.split(".");
   const forged = [
@@ -231,12 +231,7 @@ Deno.test("forged, swapped, foreign, truncated or tampered links are 401 and cha
 
 Deno.test("a link for an erased guest is customer_not_found, as elsewhere", async () => {
   const g = await optedInGuest(`gone.${crypto.randomUUID().slice(0, 8)}`);
-  const minted = await call("customer-consent", {
-    restaurantId,
-    customerId: g.id,
-    channel: "email",
-    mintToken: true,
-  }, as("service"));
+  const minted = await mintLink(g.id);
   const erased = await call("customer-erase", { restaurantId, customerId: g.id }, as("service"));
   assertEquals(erased.status, 200);
   const answer = await call("customer-consent", { token: minted.body.token }, {

@@ -147,43 +147,20 @@ $$;
 revoke all on function private.booking_contribution(integer, text, boolean) from public;
 
 -------------------------------------------------------------------------------
--- private.add_to_profile: moves a profile's counters by a contribution delta.
--- Its dates move too: extended by p_start (and p_visit, a completed
--- booking's start) when a booking only adds, or read back through the
--- customer's booking indexes when one may have shrunk them (p_recount). A
--- recount first locks the profile, so the read that follows (a statement
--- of its own, hence a fresh snapshot) sees every booking change committed
--- by a concurrent transaction that updated this profile before. One static
--- statement per path: a CASE on p_recount around subqueries made the planner
--- plan the update afresh on every call.
+-- private.add_to_profile: moves a profile's counters by a contribution delta
+-- and reads its dates back through the customer's booking indexes, for a
+-- change that may have shrunk them (a start moved, a visit taken back, a
+-- booking moved away). It first locks the profile, so the read that follows
+-- (a statement of its own, hence a fresh snapshot) sees every booking change
+-- committed by a concurrent transaction that updated this profile before.
+-- (A change that only adds grows the profile in private.apply_booking.)
 -------------------------------------------------------------------------------
-create function private.add_to_profile(
-  p_customer_id uuid,
-  p_delta integer[],
-  p_recount boolean,
-  p_start timestamptz default null,
-  p_visit timestamptz default null
-)
+create function private.add_to_profile(p_customer_id uuid, p_delta integer[])
 returns void
 language plpgsql
 set search_path = ''
 as $$
 begin
-  if not p_recount then
-    update public.customer_profiles p
-    set total_bookings = p.total_bookings + p_delta[1],
-        total_covers = p.total_covers + p_delta[2],
-        total_cancellations = p.total_cancellations + p_delta[3],
-        total_late_cancellations = p.total_late_cancellations + p_delta[4],
-        total_visits = p.total_visits + p_delta[5],
-        total_no_shows = p.total_no_shows + p_delta[6],
-        first_booking_at = least(p.first_booking_at, p_start),
-        last_booking_at = greatest(p.last_booking_at, p_start),
-        last_visit_at = greatest(p.last_visit_at, p_visit),
-        updated_at = now()
-    where p.customer_id = p_customer_id;
-    return;
-  end if;
   perform from public.customer_profiles p where p.customer_id = p_customer_id for no key update;
   update public.customer_profiles p
   set total_bookings = p.total_bookings + p_delta[1],
@@ -207,8 +184,7 @@ begin
 end
 $$;
 
-revoke all on function private.add_to_profile(uuid, integer[], boolean, timestamptz, timestamptz)
-  from public;
+revoke all on function private.add_to_profile(uuid, integer[]) from public;
 
 -------------------------------------------------------------------------------
 -- private.apply_booking: merges one delivery into a booking's state and moves
@@ -255,6 +231,10 @@ declare
   v_cancelled_at timestamptz;
   v_starts_at timestamptz;
   v_late boolean;
+  v_delta integer[];
+  v_recount boolean;
+  v_start timestamptz;
+  v_visit timestamptz;
 begin
   if p_version is null then
     raise exception using errcode = 'PT400', message = 'invalid_request',
@@ -300,117 +280,118 @@ begin
     customer_id := p_customer_id;
     recorded := p_covers is not null;
     applied := true;
-    v_is := private.booking_contribution(p_covers, p_status, v_late);
-    -- add_to_profile's growing statement, inline: a call costs as much as it.
-    update public.customer_profiles p
-    set total_bookings = p.total_bookings + v_is[1],
-        total_covers = p.total_covers + v_is[2],
-        total_cancellations = p.total_cancellations + v_is[3],
-        total_late_cancellations = p.total_late_cancellations + v_is[4],
-        total_visits = p.total_visits + v_is[5],
-        total_no_shows = p.total_no_shows + v_is[6],
-        first_booking_at = least(p.first_booking_at, v_starts_at),
-        last_booking_at = greatest(p.last_booking_at, v_starts_at),
-        last_visit_at = greatest(p.last_visit_at, case when p_status = 'completed' then v_starts_at end),
-        updated_at = now()
-    where p.customer_id = p_customer_id;
-    return;
-  end if;
-
-  -- A known booking: each field takes the newer version. A state known
-  -- only from a cancellation (no covers yet) belongs to the customer of the
-  -- booking when it arrives: it moves there.
-  v_new := v_old;
-  if v_old.covers is null and p_covers is not null and p_customer_id is not null then
-    v_new.customer_id := p_customer_id;
-  end if;
-  if p_status is not null and (
-    v_new.status_version is null
-    or v_status_version > v_new.status_version
-    or (v_status_version = v_new.status_version
-        and array_position(c_rank, p_status) > array_position(c_rank, v_new.status))
-  ) then
-    v_new.cancelled_at := case
-      when p_status <> 'cancelled' then null
-      when p_cancelled_at is not null then p_cancelled_at
-      when v_new.status = 'cancelled' then v_new.cancelled_at
-      else v_status_version
-    end;
-    v_new.status := p_status;
-    v_new.status_version := v_status_version;
-  end if;
-  if p_covers is not null and (
-    v_new.covers_version is null
-    or v_version > v_new.covers_version
-    or (v_version = v_new.covers_version and p_covers > v_new.covers)
-  ) then
-    v_new.covers := p_covers;
-    v_new.covers_version := v_version;
-  end if;
-  if p_starts_at is not null and (
-    v_new.starts_at_version is null
-    or v_version > v_new.starts_at_version
-    or (v_version = v_new.starts_at_version and p_starts_at > v_new.starts_at)
-  ) then
-    v_new.starts_at := p_starts_at;
-    v_new.starts_at_version := v_version;
-  end if;
-  if v_new.starts_at is null and v_new.covers is not null then
-    v_new.starts_at := v_version;
-    v_new.starts_at_version := '-infinity';
-  end if;
-  -- Late only against a start someone gave, not the recording time; the
-  -- window is read only for a cancelled booking.
-  v_new.late_cancellation := false;
-  if v_new.status = 'cancelled' and v_new.starts_at_version > '-infinity' then
-    select r.late_cancellation_window into v_window from public.restaurants r where r.id = p_restaurant_id;
-    v_new.late_cancellation := v_new.cancelled_at > v_new.starts_at - v_window;
-  end if;
-
-  customer_id := v_new.customer_id;
-  previous_status := v_old.status;
-  recorded := v_new.covers is not null and v_old.covers is null;
-  applied := (v_new.customer_id, v_new.status, v_new.cancelled_at, v_new.covers, v_new.starts_at, v_new.late_cancellation)
-    is distinct from
-    (v_old.customer_id, v_old.status, v_old.cancelled_at, v_old.covers, v_old.starts_at, v_old.late_cancellation);
-  if v_new is distinct from v_old then
-    -- Versions move even when values do not, so an older delivery arriving
-    -- later still loses.
-    v_new.updated_at := case when applied then now() else v_old.updated_at end;
-    update public.customer_bookings b
-    set customer_id = v_new.customer_id, status = v_new.status, cancelled_at = v_new.cancelled_at, status_version = v_new.status_version,
-        covers = v_new.covers, covers_version = v_new.covers_version,
-        starts_at = v_new.starts_at, starts_at_version = v_new.starts_at_version,
-        late_cancellation = v_new.late_cancellation, updated_at = v_new.updated_at
-    where b.restaurant_id = p_restaurant_id and b.booking_id = p_booking_id;
-  end if;
-  if not applied then
-    return;
-  end if;
-  v_was := private.booking_contribution(v_old.covers, v_old.status, v_old.late_cancellation);
-  v_is := private.booking_contribution(v_new.covers, v_new.status, v_new.late_cancellation);
-  if v_old.customer_id <> v_new.customer_id then
-    -- Moved: out of the old owner's numbers, into the new one's.
-    perform private.add_to_profile(
-      v_old.customer_id,
-      array[-v_was[1], -v_was[2], -v_was[3], -v_was[4], -v_was[5], -v_was[6]],
-      true
-    );
-    perform private.add_to_profile(
-      v_new.customer_id, v_is, false, v_new.starts_at,
-      case when v_new.status = 'completed' then v_new.starts_at end
-    );
+    v_delta := private.booking_contribution(p_covers, p_status, v_late);
+    v_recount := false;
+    v_start := v_starts_at;
+    v_visit := case when p_status = 'completed' then v_starts_at end;
   else
-    -- The dates only grow unless the start moved or a visit was taken back.
-    perform private.add_to_profile(
-      v_new.customer_id,
-      array[v_is[1] - v_was[1], v_is[2] - v_was[2], v_is[3] - v_was[3],
-            v_is[4] - v_was[4], v_is[5] - v_was[5], v_is[6] - v_was[6]],
-      v_old.starts_at is distinct from v_new.starts_at
-        or (v_old.status = 'completed' and v_new.status is distinct from 'completed'),
-      v_new.starts_at,
-      case when v_new.status = 'completed' then v_new.starts_at end
-    );
+    -- A known booking: each field takes the newer version. A state known
+    -- only from a cancellation (no covers yet) belongs to the customer of the
+    -- booking when it arrives: it moves there.
+    v_new := v_old;
+    if v_old.covers is null and p_covers is not null and p_customer_id is not null then
+      v_new.customer_id := p_customer_id;
+    end if;
+    if p_status is not null and (
+      v_new.status_version is null
+      or v_status_version > v_new.status_version
+      or (v_status_version = v_new.status_version
+          and array_position(c_rank, p_status) > array_position(c_rank, v_new.status))
+    ) then
+      v_new.cancelled_at := case
+        when p_status <> 'cancelled' then null
+        when p_cancelled_at is not null then p_cancelled_at
+        when v_new.status = 'cancelled' then v_new.cancelled_at
+        else v_status_version
+      end;
+      v_new.status := p_status;
+      v_new.status_version := v_status_version;
+    end if;
+    if p_covers is not null and (
+      v_new.covers_version is null
+      or v_version > v_new.covers_version
+      or (v_version = v_new.covers_version and p_covers > v_new.covers)
+    ) then
+      v_new.covers := p_covers;
+      v_new.covers_version := v_version;
+    end if;
+    if p_starts_at is not null and (
+      v_new.starts_at_version is null
+      or v_version > v_new.starts_at_version
+      or (v_version = v_new.starts_at_version and p_starts_at > v_new.starts_at)
+    ) then
+      v_new.starts_at := p_starts_at;
+      v_new.starts_at_version := v_version;
+    end if;
+    if v_new.starts_at is null and v_new.covers is not null then
+      v_new.starts_at := v_version;
+      v_new.starts_at_version := '-infinity';
+    end if;
+    -- Late only against a start someone gave, not the recording time; the
+    -- window is read only for a cancelled booking.
+    v_new.late_cancellation := false;
+    if v_new.status = 'cancelled' and v_new.starts_at_version > '-infinity' then
+      select r.late_cancellation_window into v_window from public.restaurants r where r.id = p_restaurant_id;
+      v_new.late_cancellation := v_new.cancelled_at > v_new.starts_at - v_window;
+    end if;
+
+    customer_id := v_new.customer_id;
+    previous_status := v_old.status;
+    recorded := v_new.covers is not null and v_old.covers is null;
+    applied := (v_new.customer_id, v_new.status, v_new.cancelled_at, v_new.covers, v_new.starts_at, v_new.late_cancellation)
+      is distinct from
+      (v_old.customer_id, v_old.status, v_old.cancelled_at, v_old.covers, v_old.starts_at, v_old.late_cancellation);
+    if v_new is distinct from v_old then
+      -- Versions move even when values do not, so an older delivery arriving
+      -- later still loses.
+      v_new.updated_at := case when applied then now() else v_old.updated_at end;
+      update public.customer_bookings b
+      set customer_id = v_new.customer_id, status = v_new.status, cancelled_at = v_new.cancelled_at, status_version = v_new.status_version,
+          covers = v_new.covers, covers_version = v_new.covers_version,
+          starts_at = v_new.starts_at, starts_at_version = v_new.starts_at_version,
+          late_cancellation = v_new.late_cancellation, updated_at = v_new.updated_at
+      where b.restaurant_id = p_restaurant_id and b.booking_id = p_booking_id;
+    end if;
+    if not applied then
+      return;
+    end if;
+    v_was := private.booking_contribution(v_old.covers, v_old.status, v_old.late_cancellation);
+    v_is := private.booking_contribution(v_new.covers, v_new.status, v_new.late_cancellation);
+    if v_old.customer_id <> v_new.customer_id then
+      -- Moved: out of the old owner's numbers, into the new one's.
+      perform private.add_to_profile(
+        v_old.customer_id, array[-v_was[1], -v_was[2], -v_was[3], -v_was[4], -v_was[5], -v_was[6]]
+      );
+      v_delta := v_is;
+      v_recount := false;
+    else
+      v_delta := array[v_is[1] - v_was[1], v_is[2] - v_was[2], v_is[3] - v_was[3],
+                       v_is[4] - v_was[4], v_is[5] - v_was[5], v_is[6] - v_was[6]];
+      -- The dates only grow unless the start moved or a visit was taken back.
+      v_recount := v_old.starts_at is distinct from v_new.starts_at
+        or (v_old.status = 'completed' and v_new.status is distinct from 'completed');
+    end if;
+    v_start := v_new.starts_at;
+    v_visit := case when v_new.status = 'completed' then v_new.starts_at end;
+  end if;
+
+  if v_recount then
+    perform private.add_to_profile(customer_id, v_delta);
+  else
+    -- The profile grows: counters by the delta, dates extended by this
+    -- booking (inline: a call costs as much as this statement).
+    update public.customer_profiles p
+    set total_bookings = p.total_bookings + v_delta[1],
+        total_covers = p.total_covers + v_delta[2],
+        total_cancellations = p.total_cancellations + v_delta[3],
+        total_late_cancellations = p.total_late_cancellations + v_delta[4],
+        total_visits = p.total_visits + v_delta[5],
+        total_no_shows = p.total_no_shows + v_delta[6],
+        first_booking_at = least(p.first_booking_at, v_start),
+        last_booking_at = greatest(p.last_booking_at, v_start),
+        last_visit_at = greatest(p.last_visit_at, v_visit),
+        updated_at = now()
+    where p.customer_id = apply_booking.customer_id;
   end if;
 end
 $$;

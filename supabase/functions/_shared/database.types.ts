@@ -13,13 +13,7 @@ export type Database = {
     Functions: {
       "actor": { Args: { "p_claims": Json }; Returns: string };
       "add_to_profile": {
-        Args: {
-          "p_customer_id": string;
-          "p_delta": (number)[];
-          "p_recount": boolean;
-          "p_start"?: string;
-          "p_visit"?: string;
-        };
+        Args: { "p_customer_id": string; "p_delta": (number)[] };
         Returns: undefined;
       };
       "apply_booking": {
