@@ -113,6 +113,9 @@ Deno.test("anon sees nothing and may not call the write functions", async () => 
       "public.customer_erase(uuid,uuid,text,boolean)",
       "public.customer_consent(uuid,text,boolean,uuid,text,text,text,text)",
       "public.marketable_customers(uuid,text)",
+      "public.customers_merge(uuid,uuid,uuid[])",
+      "public.customers_unmerge(uuid,uuid)",
+      "public.customer_duplicates(uuid,integer,text,uuid[])",
     ]
   ) {
     const [{ anon, authenticated, service_role }] = await sql`
