@@ -1,10 +1,12 @@
 // The long versions of the hardening suites, on one server whose logs are
 // captured throughout and checked at the end. Sizes can be scaled down with
-// SOAK_SCALE (1 = the full run: 100,000 chaos deliveries, 10,000 hostile
+// SOAK_SCALE (1 = the full run: 100,000 chaos deliveries, 12,000 merge chaos
+// operations, 10,000 hostile
 // bodies, 60 s of load). Exits 1 when any suite failed.
 import { accessKeys, runAccess } from "./access.ts";
 import { runChaos } from "./chaos.ts";
 import { runLifecycleChaos } from "./lifecycle_chaos.ts";
+import { runMergeChaos } from "./merge_chaos.ts";
 import { printSummary, type Summary } from "./common.ts";
 import { runFaults } from "./faults.ts";
 import { runHostile } from "./hostile.ts";
@@ -51,6 +53,18 @@ await suite(
       deliveries: Math.round(100_000 * scale),
       clients: 8,
       seed: 13,
+    }),
+);
+await suite(
+  "merge chaos",
+  () =>
+    runMergeChaos({
+      base: server.url,
+      sql,
+      token,
+      operations: Math.round(12_000 * scale),
+      clients: 8,
+      seed: 17,
     }),
 );
 await suite(
