@@ -28,6 +28,9 @@ alter table public.customers
     references public.customers (restaurant_id, id),
   add constraint customers_not_merged_into_self check (merged_into <> id);
 
+-- The host's rows of a guest (a merge moves their links; erasure clears them).
+create index bookings_customer_id_idx on public.bookings (customer_id) where customer_id is not null;
+
 create index customers_merged_into_idx on public.customers (merged_into) where merged_into is not null;
 
 -- Merges and unmerges leave evidence in the consent history too.
@@ -1324,7 +1327,7 @@ begin
   foreach v_source in array p_source_ids loop
     with moved as (
       update public.customer_bookings b set customer_id = p_target_id
-      where b.restaurant_id = p_restaurant_id and b.customer_id = v_source
+      where b.customer_id = v_source
       returning b.booking_id
     )
     insert into public.customer_merge_items (merge_id, kind, item_id, source_id)
@@ -1340,7 +1343,7 @@ begin
 
     with moved as (
       update public.bookings h set customer_id = p_target_id
-      where h.restaurant_id = p_restaurant_id and h.customer_id = v_source
+      where h.customer_id = v_source
       returning h.id
     )
     insert into public.customer_merge_items (merge_id, kind, item_id, source_id)
@@ -1398,6 +1401,7 @@ as $$
 declare
   v_merge public.customer_merges;
   v_all uuid[];
+  v_source uuid;
   v_channel text;
   v_state public.consent_events;
   v_own public.consent_events;
@@ -1434,19 +1438,26 @@ begin
       detail = 'The guest has been erased since; the merge cannot be undone.';
   end if;
 
-  update public.customer_contacts x set customer_id = i.source_id
-  from public.customer_merge_items i
-  where i.merge_id = p_merge_id and i.kind = 'contact' and x.id = i.item_id
-    and x.customer_id = v_merge.target_id;
-  update public.customer_bookings b set customer_id = i.source_id
-  from public.customer_merge_items i
-  where i.merge_id = p_merge_id and i.kind = 'booking'
-    and b.restaurant_id = p_restaurant_id and b.booking_id = i.item_id
-    and b.customer_id = v_merge.target_id;
-  update public.bookings h set customer_id = i.source_id
-  from public.customer_merge_items i
-  where i.merge_id = p_merge_id and i.kind = 'host_booking'
-    and h.id = i.item_id and h.customer_id = v_merge.target_id;
+  -- Per source, by primary key (= any of the ids recorded): index probes
+  -- whatever the statistics say, never a join the planner could misjudge.
+  foreach v_source in array v_merge.source_ids loop
+    update public.customer_contacts x set customer_id = v_source
+    where x.id = any(array(
+        select i.item_id from public.customer_merge_items i
+        where i.merge_id = p_merge_id and i.kind = 'contact' and i.source_id = v_source))
+      and x.customer_id = v_merge.target_id;
+    update public.customer_bookings b set customer_id = v_source
+    where b.restaurant_id = p_restaurant_id
+      and b.booking_id = any(array(
+        select i.item_id from public.customer_merge_items i
+        where i.merge_id = p_merge_id and i.kind = 'booking' and i.source_id = v_source))
+      and b.customer_id = v_merge.target_id;
+    update public.bookings h set customer_id = v_source
+    where h.id = any(array(
+        select i.item_id from public.customer_merge_items i
+        where i.merge_id = p_merge_id and i.kind = 'host_booking' and i.source_id = v_source))
+      and h.customer_id = v_merge.target_id;
+  end loop;
 
   update public.customers c set merged_into = null, updated_at = now()
   where c.id = any(v_merge.source_ids);
