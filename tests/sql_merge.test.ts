@@ -19,6 +19,7 @@ import {
   profileDrift,
   type Sql,
   testDb,
+  withDatabaseBefore,
 } from "./helpers.ts";
 
 let sql: Sql;
@@ -541,4 +542,43 @@ Deno.test("roles, through rpc(): staff list candidates; merge, unmerge and dismi
     (e: { code?: string }) => e.code === "42501",
   );
   await invariants(r);
+});
+
+Deno.test("upgrade: every live guest's email and phone become its contacts; erased guests hold none", async () => {
+  await withDatabaseBefore("20261126130000_duplicates.sql", async ({ sql: old, call, upgrade }) => {
+    const [{ id: rid }] = await old`
+      insert into public.restaurants (name, phone_region) values ('Old', 'GB') returning id`;
+    const upsert = async (email: string, phone?: string) =>
+      // deno-lint-ignore no-explicit-any
+      ((await call("customers_upsert", {
+        p_claims: claims.service,
+        p_restaurant_id: rid,
+        p_email: email,
+        p_email_normalized: email,
+        p_phone: phone ?? null,
+        p_phone_normalized: phone ?? null,
+      })) as any[])[0].customers_upsert.customer.id as string;
+    const both = await upsert("both@old.example", "+447700900501");
+    const emailOnly = await upsert("email@old.example");
+    const erased = await upsert("erased@old.example", "+447700900502");
+    await call("customer_erase", {
+      p_claims: claims.service,
+      p_restaurant_id: rid,
+      p_customer_id: erased,
+    });
+    await upgrade();
+    const rows = await old`
+      select customer_id, kind, value_normalized, added_by from public.customer_contacts
+      where restaurant_id = ${rid} order by customer_id, kind`;
+    const got = [...rows].map((r) => [r.customer_id, r.kind, r.value_normalized, r.added_by]);
+    const expected = [
+      [both, "email", "both@old.example", "backfill"],
+      [both, "phone", "+447700900501", "backfill"],
+      [emailOnly, "email", "email@old.example", "backfill"],
+    ].sort((a, b) => (a[0] + a[1]).localeCompare(b[0] + b[1]));
+    assertEquals(got.sort((a, b) => (a[0] + a[1]).localeCompare(b[0] + b[1])), expected);
+    const [found] = await old`
+      select private.find_customer(${rid}::uuid, null, null, '+447700900501') as id`;
+    assertEquals(found.id, both);
+  });
 });
