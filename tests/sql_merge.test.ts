@@ -549,7 +549,6 @@ Deno.test("upgrade: every live guest's email and phone become its contacts; eras
     const [{ id: rid }] = await old`
       insert into public.restaurants (name, phone_region) values ('Old', 'GB') returning id`;
     const upsert = async (email: string, phone?: string) =>
-      // deno-lint-ignore no-explicit-any
       ((await call("customers_upsert", {
         p_claims: claims.service,
         p_restaurant_id: rid,
@@ -557,7 +556,7 @@ Deno.test("upgrade: every live guest's email and phone become its contacts; eras
         p_email_normalized: email,
         p_phone: phone ?? null,
         p_phone_normalized: phone ?? null,
-      })) as any[])[0].customers_upsert.customer.id as string;
+      })) as { customers_upsert: UpsertResult }[])[0].customers_upsert.customer.id;
     const both = await upsert("both@old.example", "+447700900501");
     const emailOnly = await upsert("email@old.example");
     const erased = await upsert("erased@old.example", "+447700900502");

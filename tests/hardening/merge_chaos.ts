@@ -99,7 +99,7 @@ export async function runMergeChaos(o: MergeChaosOptions): Promise<Summary> {
     if (roll < 0.06) {
       const target = rng.int(0, guestCount - 1);
       const sources = new Set<number>();
-      for (let n = rng.int(1, 2); sources.size < n;) {
+      for (const n = rng.int(1, 2); sources.size < n;) {
         const s = rng.int(0, guestCount - 1);
         if (s !== target) sources.add(s);
       }
