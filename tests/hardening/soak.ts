@@ -22,7 +22,11 @@ const token = await signToken({ role: "service_role" }, { expiresIn: "6h" });
 const summaries: Summary[] = [];
 const started = performance.now();
 
+// SOAK_SUITES picks suites by name (comma-separated, e.g. "merge chaos,privacy"); all by default.
+const only = (Deno.env.get("SOAK_SUITES") ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+
 async function suite(name: string, run: () => Promise<Summary>) {
+  if (only.length > 0 && !only.includes(name)) return;
   const t0 = performance.now();
   console.log(`… ${name}`);
   const summary = await run();
