@@ -300,6 +300,9 @@ Deno.test("customers-merge and customers-unmerge over HTTP: shapes, roles, and e
   assertEquals(undone.body.sources[0].customer.id, s.id);
   assertEquals(undone.body.sources[0].profile.totalCancellations, 1);
   assertEquals(undone.body.target.profile.totalBookings, 0);
+  // The phone the merge put in the target's empty slot went back with its guest.
+  assertEquals([undone.body.target.customer.phone, undone.body.target.customer.phones], [null, []]);
+  assertEquals(undone.body.sources[0].customer.phone, "+447912345751");
   isError(
     await call("customers-unmerge", { restaurantId, mergeId: merged.body.mergeId }),
     409,

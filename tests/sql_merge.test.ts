@@ -264,6 +264,8 @@ Deno.test("merge: bookings, contacts and host links move; profile recounted; sou
   assertEquals(merged.customer.email, "t@x.example");
   assertEquals(merged.customer.emails, ["t@x.example", "s2@x.example"]);
   assertEquals(merged.customer.phones, ["+447700900301"]);
+  // The target had no phone: the source's fills its empty primary slot.
+  assertEquals(merged.customer.phone, "+447700900301");
   assertEquals(
     [
       merged.profile.totalBookings,

@@ -33,6 +33,18 @@ create index bookings_customer_id_idx on public.bookings (customer_id) where cus
 
 create index customers_merged_into_idx on public.customers (merged_into) where merged_into is not null;
 
+-- A merged tombstone keeps its own primary contacts (an unmerge gives them
+-- back), and the target may take one of them into an empty primary slot:
+-- primary contacts are unique among the guests that are not merged.
+-- (Identity itself is customer_contacts' unique constraint.)
+alter table public.customers
+  drop constraint customers_restaurant_email_key,
+  drop constraint customers_restaurant_phone_key;
+create unique index customers_restaurant_email_key on public.customers (restaurant_id, email_normalized)
+  where merged_into is null;
+create unique index customers_restaurant_phone_key on public.customers (restaurant_id, phone_normalized)
+  where merged_into is null;
+
 -- Merges and unmerges leave evidence in the consent history too.
 alter table public.consent_events
   drop constraint consent_events_source_check,
@@ -1245,7 +1257,8 @@ revoke all on function private.merge_consent(uuid, uuid, uuid, uuid[], text) fro
 -- in one transaction:
 --   * the sources' booking states, contacts and host bookings.customer_id
 --     links move to the target (their ids recorded in customer_merge_items);
---   * the target's name is filled from the first source that has one;
+--   * the target's name, and an empty primary email or phone, are filled
+--     from the first source that has one;
 --   * consent: see private.merge_consent;
 --   * every profile involved is recounted from its bookings' states;
 --   * the sources become tombstones: merged_into = the target;
@@ -1364,6 +1377,27 @@ begin
   update public.customers c set merged_into = p_target_id, updated_at = now()
   where c.id = any(p_source_ids);
 
+  -- An empty primary slot of the target takes the first source's contact
+  -- of that kind (already among the target's contacts: it moved above).
+  update public.customers c
+  set email = coalesce(c.email, e.email), email_normalized = coalesce(c.email_normalized, e.email_normalized),
+      phone = coalesce(c.phone, f.phone), phone_normalized = coalesce(c.phone_normalized, f.phone_normalized),
+      updated_at = now()
+  from (select null::int as one) x
+  left join lateral (
+    select s.email, s.email_normalized from public.customers s
+    where s.id = any(p_source_ids) and s.email_normalized is not null
+    order by array_position(p_source_ids, s.id) limit 1
+  ) e on true
+  left join lateral (
+    select s.phone, s.phone_normalized from public.customers s
+    where s.id = any(p_source_ids) and s.phone_normalized is not null
+    order by array_position(p_source_ids, s.id) limit 1
+  ) f on true
+  where c.id = p_target_id
+    and ((c.email_normalized is null and e.email_normalized is not null)
+         or (c.phone_normalized is null and f.phone_normalized is not null));
+
   perform private.merge_consent(p_restaurant_id, v_merge_id, p_target_id, p_source_ids, private.actor(p_claims));
 
   -- Profiles last, by id; each recount is a statement of its own after the
@@ -1384,7 +1418,8 @@ revoke all on function private.customers_merge(jsonb, uuid, uuid, uuid[]) from p
 -- Undoes a merge: each source is live again with the contacts, booking
 -- states and host links it had before (the ids the merge recorded that are
 -- still on the target); bookings and contacts the target gained after the
--- merge stay with it. A name the merge filled is taken back. The target's
+-- merge stay with it. A name the merge filled is taken back, and so is a
+-- primary contact that went back to its source. The target's
 -- consent returns to its own state (an event with source 'merge', key
 -- unmerge:<id>:<channel>, when the merge's event is still in force); the
 -- sources' histories were never touched. Every profile is recounted.
@@ -1458,6 +1493,35 @@ begin
         where i.merge_id = p_merge_id and i.kind = 'host_booking' and i.source_id = v_source))
       and h.customer_id = v_merge.target_id;
   end loop;
+
+  -- A primary contact of the target that went back to a source gives way
+  -- to the target's oldest remaining contact of that kind (or none).
+  update public.customers c
+  set email = e.display, email_normalized = e.value_normalized, updated_at = now()
+  from (select null::int as one) x
+  left join lateral (
+    select y.display, y.value_normalized from public.customer_contacts y
+    where y.customer_id = v_merge.target_id and y.kind = 'email'
+    order by y.added_at, y.id limit 1
+  ) e on true
+  where c.id = v_merge.target_id and c.email_normalized is not null
+    and not exists (
+      select from public.customer_contacts y
+      where y.customer_id = v_merge.target_id and y.kind = 'email' and y.value_normalized = c.email_normalized
+    );
+  update public.customers c
+  set phone = f.display, phone_normalized = f.value_normalized, updated_at = now()
+  from (select null::int as one) x
+  left join lateral (
+    select y.display, y.value_normalized from public.customer_contacts y
+    where y.customer_id = v_merge.target_id and y.kind = 'phone'
+    order by y.added_at, y.id limit 1
+  ) f on true
+  where c.id = v_merge.target_id and c.phone_normalized is not null
+    and not exists (
+      select from public.customer_contacts y
+      where y.customer_id = v_merge.target_id and y.kind = 'phone' and y.value_normalized = c.phone_normalized
+    );
 
   update public.customers c set merged_into = null, updated_at = now()
   where c.id = any(v_merge.source_ids);
