@@ -1586,6 +1586,7 @@ create function private.customer_duplicates(
 returns jsonb
 language plpgsql
 set search_path = ''
+set lock_timeout = '5s'
 as $$
 declare
   v_limit integer := coalesce(p_limit, 20);
