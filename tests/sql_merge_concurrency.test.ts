@@ -37,7 +37,9 @@ async function outcome(p: Promise<unknown>): Promise<string> {
   } catch (error) {
     // Mapped as the functions map it for their callers.
     const mapped = toHttpError(error);
-    return `${mapped.status} ${mapped.code}`;
+    return `${mapped.status} ${mapped.code}${
+      mapped.status >= 500 ? ` (${(error as { message?: string }).message})` : ""
+    }`;
   }
 }
 
@@ -237,4 +239,74 @@ Deno.test("merges and unmerges while upserts, cancellations and booking updates 
   const [{ n }] = await admin`
     select count(*)::int as n from public.customer_bookings where restaurant_id = ${restaurantId}`;
   assert(n > 0);
+});
+
+/** Waits until some backend is blocked on an advisory lock (an observed event, not a delay). */
+async function blockedOnAdvisoryLock(waiters = 1): Promise<void> {
+  for (let i = 0; i < 5000; i++) {
+    const [{ n }] = await admin`
+      select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted`;
+    if (n >= waiters) return;
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  throw new Error("nobody ever waited on an advisory lock");
+}
+
+Deno.test("a contact added while a merge waits for its guest's locks is locked too, or the merge gives way (40001) and is run again", async () => {
+  const restaurantId = await createRestaurant(admin);
+  for (const held of [false, true]) {
+    const a = await guestWithBookings(restaurantId, `lk${held}a`, 1);
+    const b = await guestWithBookings(restaurantId, `lk${held}b`, 1);
+    const y = `added.${held}@race.example`;
+    // U: an upsert in flight, holding a's contact lock and adding y to a.
+    const u = await admin.reserve();
+    const w = await admin.reserve();
+    try {
+      await u`begin`;
+      await u`select private.lock_contacts(${restaurantId}::uuid, ${a.email}, null)`;
+      await u`select private.lock_contacts(${restaurantId}::uuid, ${y}, null)`;
+      await u`insert into public.customer_contacts (restaurant_id, customer_id, kind, value_normalized, display, added_by)
+              values (${restaurantId}, ${a.id}, 'email', ${y}, ${y}, 'upsert')`;
+      // The merge reads a's contacts (without y), then waits for a's lock.
+      const merge = outcome(
+        admin`select private.customers_merge(p_claims => ${admin.json(service as never)},
+                p_restaurant_id => ${restaurantId}::uuid, p_target_id => ${b.id}::uuid,
+                p_source_ids => array[${a.id}]::uuid[])`,
+      );
+      const early = await Promise.race([merge, blockedOnAdvisoryLock().then(() => null)]);
+      assertEquals(early, null, "the merge waits for the upsert's lock");
+      let wLocked: Promise<unknown> = Promise.resolve();
+      if (held) {
+        // W: another request queued for y's lock; it gets it the moment U
+        // ends, as the merge gets a's.
+        await w`begin`;
+        wLocked = w`select private.lock_contacts(${restaurantId}::uuid, ${y}, null)`.then((r) => r);
+        await blockedOnAdvisoryLock(2);
+      }
+      await u`commit`;
+      await wLocked;
+      const result = await merge;
+      if (held) {
+        await w`rollback`;
+        assertEquals(result, "503 unavailable (busy)", "gave way with 40001");
+        // As the function does: run it again.
+        const again = await mergeCustomers(pool, service, {
+          restaurantId,
+          targetId: b.id,
+          sourceIds: [a.id],
+        });
+        assert(again.customer.emails.includes(y));
+      } else {
+        assertEquals(result, "200");
+      }
+      const [{ owner }] = await admin`
+        select customer_id as owner from public.customer_contacts
+        where restaurant_id = ${restaurantId} and value_normalized = ${y}`;
+      assertEquals(owner, b.id, "the added contact moved with its guest");
+    } finally {
+      u.release();
+      w.release();
+    }
+  }
+  await mergeInvariants(admin, restaurantId);
 });

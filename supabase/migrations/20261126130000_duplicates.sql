@@ -221,16 +221,20 @@ create policy customer_merges_staff_read on public.customer_merges
 
 -- private.fold_name: a name compared case- and accent-insensitively: NFD,
 -- combining marks removed, Unicode lower case, white space collapsed.
+-- plpgsql: its expression is prepared once per connection (a sql function
+-- with SET is planned again on every call), and it runs on every insert.
 create function private.fold_name(p_name text)
 returns text
-language sql
+language plpgsql
 immutable
 parallel safe
 set search_path = ''
 as $$
-  select nullif(btrim(regexp_replace(
+begin
+  return nullif(btrim(regexp_replace(
     lower(regexp_replace(normalize(p_name, nfd), '[\u0300-\u036f]', '', 'g') collate "und-x-icu"),
-    '\s+', ' ', 'g')), '')
+    '\s+', ' ', 'g')), '');
+end
 $$;
 
 revoke all on function private.fold_name(text) from public;
@@ -401,16 +405,18 @@ revoke all on function private.merged_sources(uuid) from public;
 -------------------------------------------------------------------------------
 create function private.note_candidate(p_restaurant_id uuid, p_a uuid, p_b uuid, p_reason text)
 returns void
-language sql
+language plpgsql
 set search_path = ''
 as $$
+begin
   insert into public.customer_duplicates (restaurant_id, customer_a, customer_b, reasons)
   values (p_restaurant_id, least(p_a, p_b), greatest(p_a, p_b), array[p_reason])
   on conflict (restaurant_id, customer_a, customer_b) do update
   set reasons = case when p_reason = any(public.customer_duplicates.reasons)
         then public.customer_duplicates.reasons else public.customer_duplicates.reasons || p_reason end,
       last_seen_at = now(),
-      times_seen = public.customer_duplicates.times_seen + 1
+      times_seen = public.customer_duplicates.times_seen + 1;
+end
 $$;
 
 revoke all on function private.note_candidate(uuid, uuid, uuid, text) from public;
