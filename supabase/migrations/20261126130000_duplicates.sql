@@ -778,10 +778,10 @@ end
 $$;
 
 -------------------------------------------------------------------------------
--- private.customer_cancel (replaced): the named guest is locked (FOR KEY
--- SHARE) and followed to its live guest before the booking's lock, so a
--- cancellation that arrives before its booking never lands on a guest a
--- merge has just made a tombstone.
+-- private.customer_cancel (replaced): for a booking not yet known, the
+-- named guest is locked (FOR KEY SHARE, after the booking's lock) and
+-- followed to its live guest, so a cancellation that arrives before its
+-- booking never lands on a guest a merge has just made a tombstone.
 -------------------------------------------------------------------------------
 create or replace function private.customer_cancel(
   p_claims jsonb,
@@ -815,12 +815,19 @@ begin
       detail = 'Name the customer by customerId, email or phone.';
   end if;
 
-  v_customer_id := private.lock_live_customer(
-    p_restaurant_id,
-    private.find_customer(p_restaurant_id, p_customer_id, p_email_normalized, p_phone_normalized)
+  v_customer_id := private.find_customer(
+    p_restaurant_id, p_customer_id, p_email_normalized, p_phone_normalized
   );
 
   perform private.lock_booking(p_restaurant_id, p_booking_id);
+  -- The guest named matters only for a booking not yet known: then it is
+  -- locked and followed (a known booking stays on its own guest).
+  if not exists (
+    select from public.customer_bookings b
+    where b.restaurant_id = p_restaurant_id and b.booking_id = p_booking_id
+  ) then
+    v_customer_id := private.lock_live_customer(p_restaurant_id, v_customer_id);
+  end if;
   select * into v_booking from private.apply_booking(
     p_restaurant_id, p_booking_id, v_customer_id, v_at, 'cancelled', v_at
   );
@@ -834,8 +841,8 @@ $$;
 
 -------------------------------------------------------------------------------
 -- private.booking_update (replaced): a customer named for a booking not yet
--- recorded (a linked webhook row) is followed to its live guest and locked
--- first, as in customer_cancel.
+-- recorded (a linked webhook row) is followed to its live guest and locked,
+-- as in customer_cancel.
 -------------------------------------------------------------------------------
 create or replace function private.booking_update(
   p_claims jsonb,
@@ -857,6 +864,8 @@ declare
   v_booking record;
   v_state public.customer_bookings;
   v_customer_id uuid;
+  v_covers integer;
+  v_exists boolean;
 begin
   perform private.authorize(p_claims, p_restaurant_id);
   perform private.check_booking_change(p_status, p_covers);
@@ -865,14 +874,16 @@ begin
       detail = 'bookingId is required.';
   end if;
 
-  if p_customer_id is not null then
+  perform private.lock_booking(p_restaurant_id, p_booking_id);
+  select b.covers, true into v_covers, v_exists from public.customer_bookings b
+  where b.restaurant_id = p_restaurant_id and b.booking_id = p_booking_id;
+  -- The guest named matters only when the booking is recorded on it (not
+  -- known yet, or known only from a cancellation): then it is locked and
+  -- followed, as in customer_cancel.
+  if p_customer_id is not null and (v_exists is null or (v_covers is null and p_covers is not null)) then
     v_customer_id := private.lock_live_customer(p_restaurant_id, p_customer_id);
   end if;
-  perform private.lock_booking(p_restaurant_id, p_booking_id);
-  if not exists (
-    select from public.customer_bookings b
-    where b.restaurant_id = p_restaurant_id and b.booking_id = p_booking_id
-  ) then
+  if v_exists is null then
     if p_customer_id is null then
       raise exception using errcode = 'PT404', message = 'booking_not_found',
         detail = 'No booking of this restaurant has this id.';
