@@ -583,3 +583,32 @@ Deno.test("upgrade: every live guest's email and phone become its contacts; eras
     assertEquals(found.id, both);
   });
 });
+
+Deno.test("a merged id stands for its guest in consent and unsubscribe links; tombstones are never marketable", async () => {
+  const r = await createRestaurant(sql);
+  const t = await upsert(r, { email: "t@consent.example", optIn: true });
+  const s = await upsert(r, { email: "s@consent.example", optIn: true });
+  await merge(r, t.customer.id, [s.customer.id]);
+  const listed = await sql`select customer_id from private.marketable_customers(
+    ${sql.json(claims.service)}, ${r}::uuid, 'email')`;
+  assertEquals([...listed].map((x) => x.customer_id), [t.customer.id]);
+  const link = await callFunction(db, "consent_unsubscribe", {
+    p_restaurant_id: r,
+    p_customer_id: s.customer.id,
+    p_channel: "email",
+  }) as unknown as { recorded: boolean; consent: { email: { state: string } } };
+  assertEquals([link.recorded, link.consent.email.state], [true, "withdrawn"]);
+  const regrant = await callFunction(db, "customer_consent", {
+    p_claims: service,
+    p_restaurant_id: r,
+    p_channel: "sms",
+    p_granted: true,
+    p_customer_id: s.customer.id,
+  }) as unknown as CustomerWithProfile;
+  assertEquals([regrant.customer.id, regrant.consent.sms.state], [t.customer.id, "granted"]);
+  const [{ n }] = await sql`select count(*)::int as n from public.consent_events
+                            where customer_id = ${s.customer.id} and recorded_at > now() - interval '1 minute'
+                              and source in ('unsubscribe_link', 'api')`;
+  assertEquals(n, 0, "nothing recorded on the tombstone");
+  await invariants(r);
+});

@@ -1036,16 +1036,21 @@ set lock_timeout = '5s'
 as $$
 declare
   v_recorded boolean;
-  v_customer_id uuid := private.live_customer(p_restaurant_id, p_customer_id);
+  v_customer_id uuid := p_customer_id;
+  v_next uuid;
 begin
-  perform from public.customers c
-  where c.id = v_customer_id and c.restaurant_id = p_restaurant_id and c.erased_at is null
-    and c.merged_into is null
-  for no key update;
-  if not found then
-    raise exception using errcode = 'PT404', message = 'customer_not_found',
-      detail = 'No customer of this restaurant matches.';
-  end if;
+  -- Followed under each row's lock, so a merge committing meanwhile is seen.
+  for i in 1..32 loop
+    select c.merged_into into v_next from public.customers c
+    where c.id = v_customer_id and c.restaurant_id = p_restaurant_id and c.erased_at is null
+    for no key update;
+    if not found then
+      raise exception using errcode = 'PT404', message = 'customer_not_found',
+        detail = 'No customer of this restaurant matches.';
+    end if;
+    exit when v_next is null;
+    v_customer_id := v_next;
+  end loop;
   v_recorded := private.record_consent(
     p_restaurant_id, v_customer_id, p_channel, false, 'unsubscribe_link', 'service'
   );
