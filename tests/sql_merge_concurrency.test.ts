@@ -310,3 +310,42 @@ Deno.test("a contact added while a merge waits for its guest's locks is locked t
   }
   await mergeInvariants(admin, restaurantId);
 });
+
+Deno.test("bookings known from their cancellations, arriving crossed between two guests at once: no deadlock", async () => {
+  const restaurantId = await createRestaurant(admin);
+  const outcomes: string[] = [];
+  for (let round = 0; round < 30; round++) {
+    const x = await guestWithBookings(restaurantId, `cx${round}`, 0);
+    const y = await guestWithBookings(restaurantId, `cy${round}`, 0);
+    const ids = await Promise.all(
+      [x, y].map((g) =>
+        upsertCustomer(pool, service, { restaurantId, email: g.email, marketingOptIn: false })
+      ),
+    );
+    const [b1, b2] = [crypto.randomUUID(), crypto.randomUUID()];
+    // b1 cancelled on x, b2 on y, before their bookings are known...
+    await cancelBooking(pool, service, {
+      restaurantId,
+      bookingId: b1,
+      customerId: ids[0].customer.id,
+      cancelledAt: "2026-04-01T10:00:00Z",
+    });
+    await cancelBooking(pool, service, {
+      restaurantId,
+      bookingId: b2,
+      customerId: ids[1].customer.id,
+      cancelledAt: "2026-04-01T10:00:00Z",
+    });
+    // ...then each booking arrives with the other guest, both at once.
+    const booked = (email: string, id: string) =>
+      outcome(upsertCustomer(pool, service, {
+        restaurantId,
+        email,
+        marketingOptIn: false,
+        booking: { id, covers: 2, updatedAt: "2026-03-01T10:00:00Z" },
+      }));
+    outcomes.push(...await Promise.all([booked(y.email, b1), booked(x.email, b2)]));
+  }
+  assertEquals(outcomes.filter((o) => o !== "200"), []);
+  await mergeInvariants(admin, restaurantId);
+});

@@ -491,6 +491,39 @@ $$;
 revoke all on function private.note_name_duplicates(uuid, uuid) from public;
 
 -------------------------------------------------------------------------------
+-- private.lock_booking_move: a booking known only from its cancellation
+-- moves to the guest its booking arrives with, and apply_booking then moves
+-- two profiles (old owner, then new). Two such moves crossing between the
+-- same two guests would lock those profiles in opposite orders: take the
+-- booking's row, then both profiles in id order, first. The caller holds
+-- the booking's lock. One primary-key probe when nothing moves.
+-------------------------------------------------------------------------------
+create function private.lock_booking_move(p_restaurant_id uuid, p_booking_id uuid, p_customer_id uuid)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_owner uuid;
+begin
+  if p_customer_id is null then
+    return;
+  end if;
+  select b.customer_id into v_owner from public.customer_bookings b
+  where b.restaurant_id = p_restaurant_id and b.booking_id = p_booking_id and b.covers is null
+  for update;
+  if found and v_owner <> p_customer_id then
+    perform from public.customer_profiles p
+    where p.customer_id in (v_owner, p_customer_id)
+    order by p.customer_id
+    for no key update;
+  end if;
+end
+$$;
+
+revoke all on function private.lock_booking_move(uuid, uuid, uuid) from public;
+
+-------------------------------------------------------------------------------
 -- private.resolve_customer (replaced): resolves through every contact of
 -- every live guest (customer_contacts, index probes) under the contacts'
 -- locks. Email of A with phone of B returns A, reports B (conflict) and
@@ -660,7 +693,8 @@ $$;
 
 -------------------------------------------------------------------------------
 -- private.customers_upsert (replaced): as before, resolving through every
--- contact; the answer adds contactsAdded.
+-- contact, and a booking that moves between guests locks both profiles in
+-- id order first (lock_booking_move); the answer adds contactsAdded.
 -------------------------------------------------------------------------------
 create or replace function private.customers_upsert(
   p_claims jsonb,
@@ -716,6 +750,7 @@ begin
 
   if p_booking_id is not null then
     perform private.lock_booking(p_restaurant_id, p_booking_id);
+    perform private.lock_booking_move(p_restaurant_id, p_booking_id, v_who.customer_id);
     select b.recorded, b.applied into v_recorded, v_applied from private.apply_booking(
       p_restaurant_id, p_booking_id, v_who.customer_id, coalesce(p_booking_version, now()),
       v_status, p_booking_cancelled_at, p_booking_covers, p_booking_starts_at, v_status_is_default
@@ -894,6 +929,9 @@ begin
     end if;
   end if;
 
+  if p_covers is not null then
+    perform private.lock_booking_move(p_restaurant_id, p_booking_id, v_customer_id);
+  end if;
   select * into v_booking from private.apply_booking(
     p_restaurant_id, p_booking_id, v_customer_id, coalesce(p_version, now()),
     p_status, p_cancelled_at, p_covers, p_starts_at
