@@ -250,6 +250,10 @@ export type Database = {
         Args: { "p_booking_id": string; "p_restaurant_id": string };
         Returns: undefined;
       };
+      "lock_booking_move": {
+        Args: { "p_booking_id": string; "p_customer_id": string; "p_restaurant_id": string };
+        Returns: undefined;
+      };
       "lock_contacts": {
         Args: { "p_email": string; "p_phone": string; "p_restaurant_id": string };
         Returns: undefined;
