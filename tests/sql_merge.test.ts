@@ -165,6 +165,21 @@ Deno.test("contacts: a second email is kept, resolves the guest, and a cancel by
           values (${r}, ${other.customer.id}, 'email', 'ann@work.example', 'ann@work.example', 'upsert')`,
     (e: { code?: string }) => e.code === "23505",
   );
+  // Only canonical contacts, as in customers.
+  for (
+    const [kind, value] of [["email", "Ann@Work.example"], ["phone", "07700 900001"], [
+      "email",
+      "ann@work.example\u200b",
+    ]]
+  ) {
+    await assertRejects(
+      () =>
+        sql`insert into public.customer_contacts (restaurant_id, customer_id, kind, value_normalized, display, added_by)
+            values (${r}, ${other.customer.id}, ${kind}, ${value}, ${value}, 'upsert')`,
+      (e: { code?: string }) => e.code === "23514",
+      value,
+    );
+  }
   await invariants(r);
 });
 

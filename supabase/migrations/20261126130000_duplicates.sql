@@ -59,20 +59,15 @@ create table public.customer_contacts (
   restaurant_id uuid not null references public.restaurants (id) on delete cascade,
   customer_id uuid not null,
   kind text not null check (kind in ('email', 'phone')),
-  -- The canonical form (the same CHECKs as customers.*_normalized).
+  -- The canonical form and clean display text: the customers table's own
+  -- validators (compiled once per connection, not re-read per insert).
   value_normalized text not null check (
-    (kind = 'phone' and value_normalized ~ '^\+[1-9][0-9]{6,14}$')
-    or (kind = 'email'
-        and value_normalized = lower(value_normalized collate "und-x-icu")
-        and value_normalized is nfc normalized
-        and length(value_normalized) <= 320
-        and value_normalized !~ '[\u0001-\u001f\u007f-\u009f\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]'
-        and value_normalized ~ '^[^@[:space:]]{1,64}@[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$')
+    case kind
+      when 'email' then private.is_normalized_email(value_normalized)
+      else private.is_e164(value_normalized)
+    end
   ),
-  display text not null check (
-    display = btrim(display) and display <> '' and length(display) <= 320
-    and display !~ '[\u0001-\u001f\u007f-\u009f]'
-  ),
+  display text not null check (display <> '' and private.is_clean_text(display, 320)),
   added_at timestamptz not null default now(),
   -- How: 'primary' (the guest's own email/phone), 'upsert' (a secondary
   -- contact an upsert brought), 'backfill' (this migration).
