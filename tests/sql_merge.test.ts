@@ -627,3 +627,19 @@ Deno.test("a merged id stands for its guest in consent and unsubscribe links; to
   assertEquals(n, 0, "nothing recorded on the tombstone");
   await invariants(r);
 });
+
+Deno.test("a customer a service writes directly (an import) gets its contacts and is found by them", async () => {
+  const r = await createRestaurant(sql);
+  const id = await rpc<string>(
+    { role: "service_role" },
+    `with c as (
+       insert into public.customers (restaurant_id, full_name, email, email_normalized, phone, phone_normalized)
+       values ('${r}', 'Imported Guest', 'imp@x.example', 'imp@x.example', '+447700900601', '+447700900601')
+       returning id
+     ) select id as r from c`,
+  );
+  const found = await upsert(r, { phone: "+447700900601", email: "other@x.example" });
+  assertEquals([found.customer.id, found.created], [id, false]);
+  assertEquals(found.customer.emails, ["imp@x.example", "other@x.example"]);
+  await invariants(r);
+});

@@ -232,7 +232,10 @@ begin
 end
 $$;
 
-revoke all on function private.fold_name(text) from public;
+-- Executable by everyone, like the CHECK validators: the folded-name index
+-- evaluates it with the rights of whoever writes a customers row (a host's
+-- import as service_role). Pure and immutable, so that grants nothing else.
+grant execute on function private.fold_name(text) to public;
 
 create index customers_folded_name_idx on public.customers (restaurant_id, private.fold_name(full_name))
   where merged_into is null and erased_at is null and full_name is not null;
