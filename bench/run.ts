@@ -20,6 +20,7 @@ import { startProxy } from "./proxy.ts";
 import { renderReport } from "./report.ts";
 import { type PerRequestTable, type RowContext, runMatrix, type Subject } from "./rows.ts";
 import { rights, rightsTables } from "./rights.ts";
+import { merges, mergeTables } from "./merge.ts";
 import { currentSide } from "./sides.ts";
 import type { PgbenchResult, RunResult } from "./types.ts";
 
@@ -84,6 +85,7 @@ try {
   }
   const cold = sections.has("cold") ? await coldStarts({ config, databases }, sides) : null;
   const guestRights = sections.has("rights") ? await rights(config, databases, token) : null;
+  const merging = sections.has("merge") ? await merges(config, databases) : null;
 
   const report = renderReport({
     version,
@@ -97,7 +99,8 @@ try {
     network,
     pgbench: pgbenchResults,
     cold,
-  }) + (guestRights ? "\n" + rightsTables(guestRights).join("\n") : "");
+  }) + (guestRights ? "\n" + rightsTables(guestRights).join("\n") : "") +
+    (merging ? "\n" + mergeTables(merging).join("\n") : "");
   console.log(report);
 
   const out = (file: string) => `${config.root}bench/${file}`;
@@ -114,6 +117,7 @@ try {
         pgbench: pgbenchResults,
         cold,
         rights: guestRights,
+        merge: merging,
       },
       null,
       2,

@@ -173,6 +173,7 @@ Deno.test("customers-upsert via supabase.functions.invoke returns the documented
     "bookingRecorded",
     "conflict",
     "consent",
+    "contactsAdded",
     "contactsNotSaved",
     "created",
     "customer",
@@ -182,11 +183,13 @@ Deno.test("customers-upsert via supabase.functions.invoke returns the documented
   assertEquals(Object.keys(customer).sort(), [
     "createdAt",
     "email",
+    "emails",
     "erasedAt",
     "id",
     "marketingOptIn",
     "name",
     "phone",
+    "phones",
     "restaurantId",
     "updatedAt",
   ]);

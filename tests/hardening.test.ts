@@ -6,6 +6,7 @@ import { assertEquals } from "./assert.ts";
 import { accessKeys, runAccess } from "./hardening/access.ts";
 import { runChaos } from "./hardening/chaos.ts";
 import { runLifecycleChaos } from "./hardening/lifecycle_chaos.ts";
+import { runMergeChaos } from "./hardening/merge_chaos.ts";
 import { printSummary, type Summary } from "./hardening/common.ts";
 import { runFaults } from "./hardening/faults.ts";
 import { runHostile } from "./hardening/hostile.ts";
@@ -36,7 +37,7 @@ function check(summary: Summary, minimum: number) {
   if (summary.count < minimum) throw new Error(`${summary.suite}: only ${summary.count} tried`);
 }
 
-Deno.test("hardening slice: chaos, hostile input, access, load, faults, then the logs of all", async (t) => {
+Deno.test("hardening slice: chaos, merge chaos, hostile input, access, load, faults, then the logs of all", async (t) => {
   await t.step(
     "delivery chaos, 1,000+ deliveries from 8 clients",
     () =>
@@ -67,6 +68,24 @@ Deno.test("hardening slice: chaos, hostile input, access, load, faults, then the
             deliveries: 1000,
             clients: 8,
             seed: 20261127,
+          }),
+          1000,
+        );
+      }),
+  );
+
+  await t.step(
+    "merge chaos, 1,000+ operations (bookings, changes, merges, unmerges) from 8 clients",
+    () =>
+      withAdminSql(async (sql) => {
+        check(
+          await runMergeChaos({
+            base: server.url,
+            sql,
+            token,
+            operations: 1000,
+            clients: 8,
+            seed: 20261128,
           }),
           1000,
         );

@@ -69,13 +69,20 @@ Deno.test("cross-matching contacts from parallel requests never surface a unique
     ),
   );
   assertEquals(results.length, 36);
-  // Each contact belongs to exactly one customer, and every answer is consistent with the rows.
+  // Each contact belongs to exactly one customer (primary or secondary: a
+  // free contact meeting a filled slot is kept), and every answer is
+  // consistent with the rows.
   const rows = await admin`
     select id, email_normalized, phone_normalized from public.customers where restaurant_id = ${restaurantId}`;
+  const contacts = await admin`
+    select customer_id, kind, value_normalized from public.customer_contacts
+    where restaurant_id = ${restaurantId}`;
   for (const email of emails) {
-    assertEquals(rows.filter((r) => r.email_normalized === email).length, 1, email);
+    assertEquals(contacts.filter((x) => x.value_normalized === email).length, 1, email);
+    assert(rows.filter((r) => r.email_normalized === email).length <= 1, email);
   }
   for (const phone of phones) {
+    assertEquals(contacts.filter((x) => x.value_normalized === phone).length, 1, phone);
     assert(rows.filter((r) => r.phone_normalized === phone).length <= 1, phone);
   }
   for (const r of results) {

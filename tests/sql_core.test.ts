@@ -264,17 +264,25 @@ Deno.test("a booking that is already cancelled when recorded counts as a booking
   await noDrift(restaurantId);
 });
 
-Deno.test("a free contact that meets a filled slot is reported in contactsNotSaved", async () => {
+Deno.test("a free contact that meets a filled slot is kept as a secondary contact (contactsAdded)", async () => {
   const restaurantId = await createRestaurant(sql);
   await upsert({ restaurantId, email: "first@example.com", phone: "020 7946 0958" });
   const r = await upsert({ restaurantId, email: "second@example.com", phone: "020 7946 0958" });
-  assertEquals([r.matchedBy, r.contactsNotSaved], ["phone", ["email"]]);
+  assertEquals([r.matchedBy, r.contactsNotSaved, r.contactsAdded], ["phone", [], ["email"]]);
   assertEquals(r.customer.email, "first@example.com");
+  assertEquals(r.customer.emails, ["first@example.com", "second@example.com"]);
+  const bySecond = await upsert({ restaurantId, email: "second@example.com" });
+  assertEquals([bySecond.customer.id, bySecond.matchedBy, bySecond.contactsAdded], [
+    r.customer.id,
+    "email",
+    [],
+  ]);
   const same = await upsert({ restaurantId, email: "first@example.com", phone: "020 7946 0958" });
-  assertEquals(same.contactsNotSaved, []);
+  assertEquals([same.contactsNotSaved, same.contactsAdded], [[], []]);
   const filled = await upsert({ restaurantId, email: "third@example.com" });
   const added = await upsert({ restaurantId, email: "third@example.com", phone: "020 7946 0000" });
-  assertEquals([added.contactsNotSaved, added.customer.phone], [[], "+442079460000"]);
+  assertEquals([added.contactsAdded, added.customer.phone], [["phone"], "+442079460000"]);
+  assertEquals(added.customer.phones, ["+442079460000"]);
   assertEquals(added.customer.id, filled.customer.id);
 });
 

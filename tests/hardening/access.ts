@@ -91,6 +91,21 @@ export async function runAccess(o: AccessOptions): Promise<Summary> {
   );
   const customerA = (created.body as { customer: { id: string } }).customer.id;
   const aData = [customerA, secretA.email, secretA.phone, "7912400001"];
+  // A second guest of A, and a candidate pair of the two (the phone crossed).
+  const second = await send(
+    o.base,
+    "customers-upsert",
+    JSON.stringify({ restaurantId: a, email: "second.guest@a.example", phone: "+447912400002" }),
+    jsonHeaders(service),
+  );
+  const customerA2 = (second.body as { customer: { id: string } }).customer.id;
+  await send(
+    o.base,
+    "customers-upsert",
+    JSON.stringify({ restaurantId: a, email: secretA.email, phone: "+447912400002" }),
+    jsonHeaders(service),
+  );
+  aData.push(customerA2, "second.guest@a.example");
 
   const headersFor = async (who: Who): Promise<Record<string, string>> => {
     const json = { "content-type": "application/json" };
@@ -251,6 +266,42 @@ export async function runAccess(o: AccessOptions): Promise<Summary> {
       fn: "customer-cancel",
       body: () => ({ restaurantId: b, bookingId: crypto.randomUUID(), customerId: customerA }),
       expect: notFoundInB,
+    },
+    {
+      label: "list duplicate candidates in A",
+      fn: "customer-duplicates",
+      body: () => ({ restaurantId: a, limit: 5 }),
+      expect: refusedUnlessA,
+    },
+    {
+      label: "dismiss a candidate pair in A",
+      fn: "customer-duplicates",
+      body: () => ({ restaurantId: a, dismiss: [customerA, customerA2] }),
+      expect: serviceOnly([200]),
+    },
+    {
+      label: "dismiss A's pair, naming B",
+      fn: "customer-duplicates",
+      body: () => ({ restaurantId: b, dismiss: [customerA, customerA2] }),
+      expect: serviceOnly([404, "customer_not_found"]),
+    },
+    {
+      label: "merge an unknown guest into A's customer in A",
+      fn: "customers-merge",
+      body: () => ({ restaurantId: a, targetId: customerA, sourceIds: [crypto.randomUUID()] }),
+      expect: serviceOnly([404, "customer_not_found"]),
+    },
+    {
+      label: "merge A's customers, naming B",
+      fn: "customers-merge",
+      body: () => ({ restaurantId: b, targetId: customerA, sourceIds: [customerA2] }),
+      expect: serviceOnly([404, "customer_not_found"]),
+    },
+    {
+      label: "unmerge an unknown merge in A",
+      fn: "customers-unmerge",
+      body: () => ({ restaurantId: a, mergeId: crypto.randomUUID() }),
+      expect: serviceOnly([404, "merge_not_found"]),
     },
     {
       label: "webhook INSERT for A",

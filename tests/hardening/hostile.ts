@@ -291,7 +291,8 @@ function attackArb(restaurantId: string): fc.Arbitrary<Attack> {
 }
 
 /**
- * Broken bodies for look-up, export, erasure, booking-update and consent:
+ * Broken bodies for look-up, export, erasure, booking-update, consent,
+ * merge, unmerge and candidates:
  * each field of a valid body replaced by hostile values, plus unknown and
  * missing fields. None may change anything or answer other than 4xx JSON.
  */
@@ -309,6 +310,10 @@ function rightsAttacks(restaurantId: string): Array<[string, string]> {
       granted: false,
       wording: "Our monthly letter",
     },
+    "customers-merge": { restaurantId, targetId: unknown, sourceIds: [crypto.randomUUID()] },
+    "customers-unmerge": { restaurantId, mergeId: unknown },
+    // An unknown restaurant: listing (what a dropped dismiss becomes) is a 404 too.
+    "customer-duplicates": { restaurantId: unknown, dismiss: [unknown, crypto.randomUUID()] },
   };
   const hostile: unknown[] = [
     null,
@@ -349,6 +354,9 @@ async function snapshot(sql: Sql) {
       (select coalesce(sum(total_bookings + total_covers + total_cancellations), 0) from public.customer_profiles)::int as counters,
       (select count(*) from public.consent_events)::int as consent_events,
       (select count(*) from public.customer_erasures)::int as erasures,
+      (select count(*) from public.customer_merges)::int as merges,
+      (select count(*) from public.customer_contacts)::int as contacts,
+      (select count(*) from public.customer_duplicates where dismissed_at is not null)::int as dismissed,
       (select count(*) from public.restaurants)::int as restaurants`;
   return JSON.stringify(row);
 }

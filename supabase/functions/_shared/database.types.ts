@@ -111,6 +111,10 @@ export type Database = {
         Args: { "p_channel": string; "p_customer_id": string; "p_restaurant_id": string };
         Returns: Json;
       };
+      "contact_lock_key": {
+        Args: { "p_kind": string; "p_restaurant_id": string; "p_value": string };
+        Returns: number;
+      };
       "customer_cancel": {
         Args: {
           "p_booking_id": string;
@@ -136,6 +140,16 @@ export type Database = {
           "p_restaurant_id": string;
           "p_source"?: string;
           "p_wording"?: string;
+        };
+        Returns: Json;
+      };
+      "customer_duplicates": {
+        Args: {
+          "p_claims": Json;
+          "p_cursor"?: string;
+          "p_dismiss"?: (string)[];
+          "p_limit"?: number;
+          "p_restaurant_id": string;
         };
         Returns: Json;
       };
@@ -183,6 +197,19 @@ export type Database = {
         };
         Returns: Json;
       };
+      "customers_merge": {
+        Args: {
+          "p_claims": Json;
+          "p_restaurant_id": string;
+          "p_source_ids": (string)[];
+          "p_target_id": string;
+        };
+        Returns: Json;
+      };
+      "customers_unmerge": {
+        Args: { "p_claims": Json; "p_merge_id": string; "p_restaurant_id": string };
+        Returns: Json;
+      };
       "customers_upsert": {
         Args: {
           "p_booking_cancelled_at"?: string;
@@ -214,18 +241,36 @@ export type Database = {
         };
         Returns: string;
       };
+      "fold_name": { Args: { "p_name": string }; Returns: string };
       "install_booking_webhooks": { Args: Record<PropertyKey, never>; Returns: boolean };
       "is_clean_text": { Args: { "p_max_length": number; "p_value": string }; Returns: boolean };
       "is_e164": { Args: { "p_value": string }; Returns: boolean };
       "is_member": { Args: { "p_restaurant_id": string }; Returns: boolean };
       "is_normalized_email": { Args: { "p_value": string }; Returns: boolean };
+      "live_customer": {
+        Args: { "p_customer_id": string; "p_restaurant_id": string };
+        Returns: string;
+      };
       "lock_booking": {
         Args: { "p_booking_id": string; "p_restaurant_id": string };
+        Returns: undefined;
+      };
+      "lock_booking_move": {
+        Args: { "p_booking_id": string; "p_customer_id": string; "p_restaurant_id": string };
         Returns: undefined;
       };
       "lock_contacts": {
         Args: { "p_email": string; "p_phone": string; "p_restaurant_id": string };
         Returns: undefined;
+      };
+      "lock_guest_contacts": {
+        Args: { "p_customer_ids": (string)[]; "p_restaurant_id": string };
+        Returns: (number)[];
+      };
+      "lock_identity": { Args: { "p_restaurant_id": string }; Returns: undefined };
+      "lock_live_customer": {
+        Args: { "p_customer_id": string; "p_restaurant_id": string };
+        Returns: string;
       };
       "marketable_customers": {
         Args: { "p_channel": string; "p_claims": Json; "p_restaurant_id": string };
@@ -235,6 +280,25 @@ export type Database = {
           "granted_at": string;
           "name": string;
         }[];
+      };
+      "merge_consent": {
+        Args: {
+          "p_actor": string;
+          "p_merge_id": string;
+          "p_restaurant_id": string;
+          "p_source_ids": (string)[];
+          "p_target_id": string;
+        };
+        Returns: undefined;
+      };
+      "merged_sources": { Args: { "p_customer_id": string }; Returns: (string)[] };
+      "note_candidate": {
+        Args: { "p_a": string; "p_b": string; "p_reason": string; "p_restaurant_id": string };
+        Returns: undefined;
+      };
+      "note_name_duplicates": {
+        Args: { "p_customer_id": string; "p_restaurant_id": string };
+        Returns: number;
       };
       "profile_counts": { Args: { "p_customer_id": string }; Returns: Json };
       "profile_drift": {
@@ -526,6 +590,114 @@ export type Database = {
           },
         ];
       };
+      "customer_contacts": {
+        Row: {
+          "added_at": string;
+          "added_by": string;
+          "customer_id": string;
+          "display": string;
+          "id": string;
+          "kind": string;
+          "restaurant_id": string;
+          "value_normalized": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "added_at"?: string;
+          "added_by": string;
+          "customer_id": string;
+          "display": string;
+          "id"?: string;
+          "kind": string;
+          "restaurant_id": string;
+          "value_normalized": string;
+        };
+        Update: {
+          "added_at"?: string;
+          "added_by"?: string;
+          "customer_id"?: string;
+          "display"?: string;
+          "id"?: string;
+          "kind"?: string;
+          "restaurant_id"?: string;
+          "value_normalized"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "customer_contacts_customer_fkey";
+            columns: ["restaurant_id", "customer_id"];
+            isOneToOne: false;
+            referencedRelation: "customers";
+            referencedColumns: ["restaurant_id", "id"];
+          },
+          {
+            foreignKeyName: "customer_contacts_restaurant_id_fkey";
+            columns: ["restaurant_id"];
+            isOneToOne: false;
+            referencedRelation: "restaurants";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "customer_duplicates": {
+        Row: {
+          "customer_a": string;
+          "customer_b": string;
+          "dismissed_at": string | null;
+          "dismissed_by": string | null;
+          "first_seen_at": string;
+          "last_seen_at": string;
+          "reasons": (string)[];
+          "restaurant_id": string;
+          "times_seen": number;
+        };
+        ComputedFields: never;
+        Insert: {
+          "customer_a": string;
+          "customer_b": string;
+          "dismissed_at"?: string | null;
+          "dismissed_by"?: string | null;
+          "first_seen_at"?: string;
+          "last_seen_at"?: string;
+          "reasons"?: (string)[];
+          "restaurant_id": string;
+          "times_seen"?: number;
+        };
+        Update: {
+          "customer_a"?: string;
+          "customer_b"?: string;
+          "dismissed_at"?: string | null;
+          "dismissed_by"?: string | null;
+          "first_seen_at"?: string;
+          "last_seen_at"?: string;
+          "reasons"?: (string)[];
+          "restaurant_id"?: string;
+          "times_seen"?: number;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "customer_duplicates_a_fkey";
+            columns: ["restaurant_id", "customer_a"];
+            isOneToOne: false;
+            referencedRelation: "customers";
+            referencedColumns: ["restaurant_id", "id"];
+          },
+          {
+            foreignKeyName: "customer_duplicates_b_fkey";
+            columns: ["restaurant_id", "customer_b"];
+            isOneToOne: false;
+            referencedRelation: "customers";
+            referencedColumns: ["restaurant_id", "id"];
+          },
+          {
+            foreignKeyName: "customer_duplicates_restaurant_id_fkey";
+            columns: ["restaurant_id"];
+            isOneToOne: false;
+            referencedRelation: "restaurants";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
       "customer_erasures": {
         Row: {
           "actor_role": string;
@@ -572,6 +744,100 @@ export type Database = {
             isOneToOne: false;
             referencedRelation: "restaurants";
             referencedColumns: ["id"];
+          },
+        ];
+      };
+      "customer_merge_items": {
+        Row: {
+          "item_id": string;
+          "kind": string;
+          "merge_id": string;
+          "source_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "item_id": string;
+          "kind": string;
+          "merge_id": string;
+          "source_id": string;
+        };
+        Update: {
+          "item_id"?: string;
+          "kind"?: string;
+          "merge_id"?: string;
+          "source_id"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "customer_merge_items_merge_id_fkey";
+            columns: ["merge_id"];
+            isOneToOne: false;
+            referencedRelation: "customer_merges";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "customer_merges": {
+        Row: {
+          "actor_role": string;
+          "actor_sub": string | null;
+          "id": string;
+          "merged_at": string;
+          "restaurant_id": string;
+          "seq": number;
+          "source_ids": (string)[];
+          "target_id": string;
+          "target_name_filled": boolean;
+          "target_opt_in_at_before": string | null;
+          "unmerged_at": string | null;
+          "unmerged_by_role": string | null;
+          "unmerged_by_sub": string | null;
+        };
+        ComputedFields: never;
+        Insert: {
+          "actor_role": string;
+          "actor_sub"?: string | null;
+          "id"?: string;
+          "merged_at"?: string;
+          "restaurant_id": string;
+          "seq"?: never;
+          "source_ids": (string)[];
+          "target_id": string;
+          "target_name_filled"?: boolean;
+          "target_opt_in_at_before"?: string | null;
+          "unmerged_at"?: string | null;
+          "unmerged_by_role"?: string | null;
+          "unmerged_by_sub"?: string | null;
+        };
+        Update: {
+          "actor_role"?: string;
+          "actor_sub"?: string | null;
+          "id"?: string;
+          "merged_at"?: string;
+          "restaurant_id"?: string;
+          "seq"?: never;
+          "source_ids"?: (string)[];
+          "target_id"?: string;
+          "target_name_filled"?: boolean;
+          "target_opt_in_at_before"?: string | null;
+          "unmerged_at"?: string | null;
+          "unmerged_by_role"?: string | null;
+          "unmerged_by_sub"?: string | null;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "customer_merges_restaurant_id_fkey";
+            columns: ["restaurant_id"];
+            isOneToOne: false;
+            referencedRelation: "restaurants";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "customer_merges_target_fkey";
+            columns: ["restaurant_id", "target_id"];
+            isOneToOne: false;
+            referencedRelation: "customers";
+            referencedColumns: ["restaurant_id", "id"];
           },
         ];
       };
@@ -651,6 +917,7 @@ export type Database = {
           "full_name": string | null;
           "id": string;
           "marketing_opt_in": boolean;
+          "merged_into": string | null;
           "phone": string | null;
           "phone_normalized": string | null;
           "restaurant_id": string;
@@ -665,6 +932,7 @@ export type Database = {
           "full_name"?: string | null;
           "id"?: string;
           "marketing_opt_in"?: boolean;
+          "merged_into"?: string | null;
           "phone"?: string | null;
           "phone_normalized"?: string | null;
           "restaurant_id": string;
@@ -678,12 +946,20 @@ export type Database = {
           "full_name"?: string | null;
           "id"?: string;
           "marketing_opt_in"?: boolean;
+          "merged_into"?: string | null;
           "phone"?: string | null;
           "phone_normalized"?: string | null;
           "restaurant_id"?: string;
           "updated_at"?: string;
         };
         Relationships: [
+          {
+            foreignKeyName: "customers_merged_into_fkey";
+            columns: ["restaurant_id", "merged_into"];
+            isOneToOne: false;
+            referencedRelation: "customers";
+            referencedColumns: ["restaurant_id", "id"];
+          },
           {
             foreignKeyName: "customers_restaurant_id_fkey";
             columns: ["restaurant_id"];
@@ -788,6 +1064,15 @@ export type Database = {
         };
         Returns: Json;
       };
+      "customer_duplicates": {
+        Args: {
+          "cursor"?: string;
+          "dismiss"?: (string)[];
+          "limit"?: number;
+          "restaurant_id": string;
+        };
+        Returns: Json;
+      };
       "customer_erase": {
         Args: {
           "customer_id": string;
@@ -810,6 +1095,11 @@ export type Database = {
         };
         Returns: Json;
       };
+      "customers_merge": {
+        Args: { "restaurant_id": string; "source_ids": (string)[]; "target_id": string };
+        Returns: Json;
+      };
+      "customers_unmerge": { Args: { "merge_id": string; "restaurant_id": string }; Returns: Json };
       "customers_upsert": {
         Args: {
           "booking_covers"?: number;

@@ -7,7 +7,7 @@
 // @ts-types="npm:@types/pg@8.23.1"
 import pg from "pg";
 import type { Database } from "./database.types.ts";
-import { HttpError } from "./http.ts";
+import { type ErrorCode, HttpError } from "./http.ts";
 
 type PrivateFunctions = Database["private"]["Functions"];
 /** A SQL function of the private schema, by name. */
@@ -304,6 +304,29 @@ export function isRegionMismatch(error: unknown): string | null {
     : null;
 }
 
+type Known = Record<string, { code: ErrorCode; message: string } | undefined>;
+
+/** PT400 refusals with a code of their own (the message is the code). */
+const BAD_REQUESTS: Known = {
+  merge_into_self: { code: "merge_into_self", message: "A guest cannot be merged into itself." },
+  duplicate_ids: { code: "duplicate_ids", message: "An id is given twice." },
+  invalid_cursor: { code: "invalid_cursor", message: "cursor is not one this function gave." },
+};
+
+/** PT409 refusals: the state does not allow it. */
+const CONFLICTS: Known = {
+  already_merged: {
+    code: "already_merged",
+    message: "A guest named has already been merged into another.",
+  },
+  already_unmerged: { code: "already_unmerged", message: "This merge has already been undone." },
+  merge_superseded: {
+    code: "merge_superseded",
+    message: "A later merge involves this guest; undo it first.",
+  },
+  customer_erased: { code: "customer_erased", message: "A guest named has been erased." },
+};
+
 /**
  * Turn a database error into the caller's error. PT4xx are the SQL
  * functions' deliberate refusals; their message is a stable code and their
@@ -315,13 +338,21 @@ export function toHttpError(error: unknown): HttpError {
   const code = errorCode(error);
   const e = (error ?? {}) as PgLikeError;
   switch (code) {
-    case "PT400":
-      return new HttpError(400, "invalid_request", e.detail ?? "The request is not valid.");
+    case "PT400": {
+      const specific = BAD_REQUESTS[e.message ?? ""];
+      return specific
+        ? new HttpError(400, specific.code, specific.message)
+        : new HttpError(400, "invalid_request", e.detail ?? "The request is not valid.");
+    }
     case "PT403":
       return new HttpError(403, "forbidden", "The caller may not act on this restaurant.");
     case "PT409":
       // (phone_region_mismatch is retried by the caller; it lands here only
       // if the region keeps changing, which is ours to look into: 500.)
+      {
+        const conflict = CONFLICTS[e.message ?? ""];
+        if (conflict) return new HttpError(409, conflict.code, conflict.message);
+      }
       if (e.message === "has_future_bookings") {
         return new HttpError(
           409,
@@ -338,6 +369,8 @@ export function toHttpError(error: unknown): HttpError {
             "customer_not_found",
             "No customer of this restaurant matches.",
           );
+        case "merge_not_found":
+          return new HttpError(404, "merge_not_found", "No merge of this restaurant has this id.");
         case "booking_not_found":
           return new HttpError(
             404,

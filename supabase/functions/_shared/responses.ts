@@ -7,6 +7,8 @@ type Row<T extends keyof Database["public"]["Tables"]> = Database["public"]["Tab
 type Customer = Row<"customers">;
 type Profile = Row<"customer_profiles">;
 type Booking = Row<"customer_bookings">;
+type Contact = Row<"customer_contacts">;
+type Duplicate = Row<"customer_duplicates">;
 
 export interface CustomerJson {
   id: Customer["id"];
@@ -19,6 +21,10 @@ export interface CustomerJson {
   updatedAt: Customer["updated_at"];
   /** Set on an erased guest's tombstone. */
   erasedAt: Customer["erased_at"];
+  /** Every email of the guest (normalized), the primary first. */
+  emails: Contact["value_normalized"][];
+  /** Every phone of the guest (E.164), the primary first. */
+  phones: Contact["value_normalized"][];
 }
 
 export interface ProfileJson {
@@ -65,8 +71,10 @@ export interface UpsertResult extends CustomerWithProfile {
   created: boolean;
   matchedBy: "email" | "phone" | "email_and_phone" | null;
   conflict: { customerId: Customer["id"]; field: "phone" } | null;
-  /** Free contacts that were not stored because the guest already has one of that kind. */
+  /** Always empty since contacts are kept as secondary contacts (kept for existing callers). */
   contactsNotSaved: ("email" | "phone")[];
+  /** Contacts no live guest held, now the guest's (its empty primary slot, else secondary). */
+  contactsAdded: ("email" | "phone")[];
   /** null without a booking; false when that booking id was already recorded. */
   bookingRecorded: boolean | null;
   /** null without a booking; false when the snapshot was stale or identical. */
@@ -93,9 +101,11 @@ type Erasure = Row<"customer_erasures">;
 /** The subject-access document (private.customer_export). */
 export interface ExportDocument extends CustomerWithProfile {
   contacts: {
-    emails: { email: string; display: string }[];
-    phones: { phone: string; display: string }[];
+    emails: { email: string; display: string; addedAt?: string; addedBy?: string }[];
+    phones: { phone: string; display: string; addedAt?: string; addedBy?: string }[];
   };
+  /** Ids of the guests merged into this one (tombstones). */
+  mergedSources: Customer["id"][];
   bookings: (BookingJson & {
     /** The host's public.bookings row for this booking, when it has one. */
     hostRow: {
@@ -119,6 +129,8 @@ export interface ExportDocument extends CustomerWithProfile {
     actor: ConsentEvent["actor"];
     occurredAt: ConsentEvent["occurred_at"];
     recordedAt: ConsentEvent["recorded_at"];
+    /** The guest the event was recorded on (this one, or a merged source). */
+    customerId: ConsentEvent["customer_id"];
   }[];
   erasure: {
     erasedAt: Erasure["erased_at"];
@@ -132,3 +144,26 @@ export interface EraseResult extends CustomerWithProfile {
   /** false when the guest had already been erased. */
   erased: boolean;
 }
+
+export interface MergeResult extends CustomerWithProfile {
+  mergeId: string;
+}
+
+export interface UnmergeResult {
+  mergeId: string;
+  unmerged: true;
+  target: CustomerWithProfile;
+  sources: CustomerWithProfile[];
+}
+
+export interface DuplicatePair {
+  guests: [CustomerWithProfile, CustomerWithProfile];
+  reasons: ("conflict" | "name_and_email_domain" | "name_and_phone_prefix")[];
+  firstSeenAt: Duplicate["first_seen_at"];
+  lastSeenAt: Duplicate["last_seen_at"];
+  timesSeen: Duplicate["times_seen"];
+}
+
+export type DuplicatesResult =
+  | { pairs: DuplicatePair[]; nextCursor: string | null }
+  | { dismissed: true; pair: [string, string] };

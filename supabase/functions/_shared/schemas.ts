@@ -145,6 +145,31 @@ export const eraseRequestSchema = z.strictObject({
   force: z.boolean("Must be true or false.").nullish(),
 });
 
+/** customers-merge: 1 to 3 sources into a target, one transaction. */
+export const mergeRequestSchema = z.strictObject({
+  restaurantId: id,
+  targetId: id,
+  sourceIds: z.array(id).min(1, "At least 1 id.").max(3, "At most 3 ids."),
+});
+
+/** customers-unmerge: undo one merge. */
+export const unmergeRequestSchema = z.strictObject({
+  restaurantId: id,
+  mergeId: id,
+});
+
+/** customer-duplicates: a page of candidate pairs, or dismiss one pair. */
+export const duplicatesRequestSchema = z.strictObject({
+  restaurantId: id,
+  limit: z.int("Must be a whole number.").min(1, "At least 1.").max(100, "At most 100.").nullish(),
+  cursor: z.string().max(400, "At most 400 characters.").regex(/^[0-9a-f]*$/, "Not a cursor.")
+    .nullish(),
+  dismiss: z.array(id).length(2, "Exactly 2 ids.").nullish(),
+}).refine((r) => r.dismiss == null || (r.limit == null && r.cursor == null), {
+  message: "dismiss goes without limit and cursor.",
+  path: ["dismiss"],
+});
+
 /** customer-consent: a grant or withdrawal by staff or a service. */
 export const consentRequestSchema = z.strictObject({
   restaurantId: id,
@@ -179,6 +204,9 @@ export type ExportRequest = z.infer<typeof exportRequestSchema>;
 export type EraseRequest = z.infer<typeof eraseRequestSchema>;
 export type BookingUpdateRequest = z.infer<typeof bookingUpdateRequestSchema>;
 export type CancelRequest = z.infer<typeof cancelRequestSchema>;
+export type MergeRequest = z.infer<typeof mergeRequestSchema>;
+export type UnmergeRequest = z.infer<typeof unmergeRequestSchema>;
+export type DuplicatesRequest = z.infer<typeof duplicatesRequestSchema>;
 
 /** A Supabase Database Webhook (pg_net) body. */
 export const webhookSchema = z.strictObject({
