@@ -1,0 +1,274 @@
+// `npm run bench:scale`: cost against data size. A fresh migrated database is
+// filled by generated SQL (bench/scale_fill.ts) to 10⁴ guests, then grown to
+// 10⁵ and 10⁶ (BENCH_SCALE_MAX_GUESTS caps it), ~10 bookings per guest. At
+// each size every operation of bench/scale_ops.ts is measured through the
+// real functions server over HTTP at c=16 (p50, p99, req/s), each
+// operation's plans are collected (auto_explain, bench/plans.ts), and table
+// and index sizes are read. After the last size the drift check runs.
+// Writes bench/results/scale.{json,md} and bench/scale.svg; nothing here
+// fails on speed.
+import { drive, summarize, type Summary } from "./measure.ts";
+import { connect } from "./pg.ts";
+import { explainCalls, type PlannedCall, type PlanReport } from "./plans.ts";
+import { signHs256, spawnServer } from "./process.ts";
+import {
+  fillGuests,
+  fillRestaurantIds,
+  fillRestaurants,
+  type FillTimes,
+  RESTAURANTS,
+  type SizeRow,
+  tableSizes,
+} from "./scale_fill.ts";
+import { functionExists, SCALE_OPS, type ScaleOp } from "./scale_ops.ts";
+import { renderScaleChart } from "./scale_chart.ts";
+
+const env = (name: string, fallback: string) => Deno.env.get(name) || fallback;
+const url = Deno.env.get("BENCH_SCALE_URL");
+if (!url) throw new Error("BENCH_SCALE_URL is not set: run `npm run bench:scale`");
+const root = new URL("../", import.meta.url).pathname;
+const maxGuests = Number(env("BENCH_SCALE_MAX_GUESTS", "1000000"));
+const SIZES = [10_000, 100_000, 1_000_000, 10_000_000].filter((s) => s <= maxGuests);
+const REQUESTS = Number(env("BENCH_SCALE_REQUESTS", "2000"));
+const CONCURRENCY = Number(env("BENCH_SCALE_CONCURRENCY", "16"));
+const POOL = 16;
+const SECRET = "bench-secret-with-at-least-32-characters-long!!";
+const WARMUP = 100;
+
+export interface OpRow {
+  op: string;
+  guests: number;
+  requests: number;
+  errors: number;
+  summary: Summary;
+}
+
+export interface SizeResult {
+  guests: number;
+  bookings: number;
+  fill: FillTimes;
+  sizes: SizeRow[];
+  plans: PlanReport[];
+  ops: OpRow[];
+}
+
+const c = await connect(url);
+const { rows: [{ version }] } = await c.query<{ version: string }>(
+  "select current_setting('server_version') as version",
+);
+const settings = (await c.query<{ name: string; setting: string }>(
+  `select name, current_setting(name) as setting from unnest(array['shared_buffers',
+     'work_mem', 'max_wal_size', 'random_page_cost', 'effective_cache_size']) name`,
+)).rows.map((r) => `${r.name}=${r.setting}`).join(", ");
+const cpu = (() => {
+  try {
+    return /model name\s*:\s*(.+)/.exec(Deno.readTextFileSync("/proc/cpuinfo"))?.[1] ?? "?";
+  } catch {
+    return "?";
+  }
+})();
+const memGiB = Math.round(Deno.systemMemoryInfo().total / 2 ** 30);
+const machine = `${navigator.hardwareConcurrency} cores (${cpu}), ${memGiB} GiB RAM`;
+console.log(`# customers module at scale (PostgreSQL ${version}; ${machine})`);
+console.log(`sizes ${SIZES.join(", ")} guests; ${RESTAURANTS} restaurants; c=${CONCURRENCY}\n`);
+
+const skipped: string[] = [];
+const ops: ScaleOp[] = [];
+for (const op of SCALE_OPS) {
+  if (await functionExists(c, op.requires)) ops.push(op);
+  else skipped.push(`${op.name}: private.${op.requires} does not exist in this database`);
+}
+for (const note of skipped) console.log(`skipped ${note}`);
+
+const token = await signHs256({ role: "service_role", iss: "supabase", exp: 4102444800 }, SECRET);
+const results: SizeResult[] = [];
+let drift: { profiles: number; seconds: number } | null = null;
+const fillStarted = performance.now();
+try {
+  await fillRestaurants(c);
+  const restaurants = await fillRestaurantIds(c);
+  let filled = 0;
+  for (const guests of SIZES) {
+    console.log(`\n== fill ${filled} → ${guests} guests`);
+    const fill = await fillGuests(c, filled, guests);
+    filled = guests;
+    console.log(
+      `   ${fill.total.toFixed(1)} s (customers ${fill.customers.toFixed(1)}, consent ${
+        fill.consent.toFixed(1)
+      }, bookings+profiles+host rows ${fill.bookings.toFixed(1)}, indexes ${
+        fill.indexes.toFixed(1)
+      }, vacuum analyze ${fill.vacuum.toFixed(1)})`,
+    );
+    const sizes = await tableSizes(c);
+    const bookings = sizes.find((s) => s.table === "customer_bookings")?.rows ?? 0;
+
+    // Plans first, on requests of their own (they run through the product's code).
+    const planned: PlannedCall[] = [];
+    for (const [k, op] of ops.entries()) {
+      const [body] = await op.draw(c, {
+        guests,
+        n: 1,
+        seed: 9000 + k + guests,
+        restaurants,
+        tag: `plan${guests}`,
+      });
+      if (body) planned.push({ op: op.name, run: (db, claims) => op.call(db, claims, body) });
+    }
+    const plans = await explainCalls(url, planned);
+    for (const p of plans) {
+      console.log(
+        `   plan ${p.op}: ${
+          p.seqScans.length ? `SEQ SCAN ${p.seqScans.join(", ")}` : "no seq scan"
+        }${p.error ? ` (error: ${p.error})` : ""}`,
+      );
+    }
+
+    const server = await spawnServer([`${root}scripts/serve.ts`], {
+      SUPABASE_DB_URL: url,
+      SUPABASE_JWT_SECRET: SECRET,
+      SUPABASE_URL: "http://127.0.0.1:9",
+      DB_POOL_MAX: String(POOL),
+    });
+    const opRows: OpRow[] = [];
+    try {
+      for (const [k, op] of ops.entries()) {
+        const n = Math.max(CONCURRENCY * 4, Math.round(REQUESTS * op.share));
+        const post = async (body: Record<string, unknown>) => {
+          const response = await fetch(`${server.url}/functions/v1/${op.endpoint}`, {
+            method: "POST",
+            headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+            body: JSON.stringify(body),
+          });
+          await response.arrayBuffer();
+          return response.status === 200;
+        };
+        const bodies = await op.draw(c, {
+          guests,
+          n: n + WARMUP,
+          seed: 1000 * (k + 1) + guests,
+          restaurants,
+          tag: `${guests}x${k}`,
+        });
+        await drive(`${op.name} warm-up`, bodies.slice(0, WARMUP), CONCURRENCY, post, true);
+        const timed = bodies.slice(WARMUP);
+        const run = await drive(`${op.name} @ ${guests} guests`, timed, CONCURRENCY, post);
+        const summary = summarize(run);
+        opRows.push({ op: op.name, guests, requests: timed.length, errors: run.errors, summary });
+        console.log(
+          `   ${op.name}: ${timed.length} req, ${run.errors} errors, ${
+            summary.rps.toFixed(0)
+          } req/s, p50 ${summary.p50.toFixed(2)} ms, p99 ${summary.p99.toFixed(2)} ms`,
+        );
+      }
+    } finally {
+      await server.stop();
+    }
+    results.push({ guests, bookings, fill, sizes: await tableSizes(c), plans, ops: opRows });
+  }
+  const t0 = performance.now();
+  const { rows: [{ n }] } = await c.query<{ n: number }>(
+    "select count(*)::int as n from private.profile_drift(null)",
+  );
+  drift = { profiles: n, seconds: (performance.now() - t0) / 1000 };
+  console.log(`\ndrift check: ${n} profiles off their recount (${drift.seconds.toFixed(1)} s)`);
+} finally {
+  await c.end();
+}
+
+const fillSeconds = results.reduce((s, r) => s + r.fill.total, 0);
+const report = renderScaleReport();
+console.log("\n" + report);
+await Deno.mkdir(`${root}bench/results`, { recursive: true });
+await Deno.writeTextFile(
+  `${root}bench/results/scale.json`,
+  JSON.stringify(
+    { version, machine, settings, skipped, results, drift, fillSeconds, wall: fillStarted },
+    null,
+    2,
+  ),
+);
+await Deno.writeTextFile(`${root}bench/results/scale.md`, report + "\n");
+if (results.length > 0) {
+  await Deno.writeTextFile(
+    `${root}bench/scale.svg`,
+    renderScaleChart(results.flatMap((r) => r.ops)),
+  );
+}
+console.log("wrote bench/results/scale.{json,md} and bench/scale.svg");
+
+function renderScaleReport(): string {
+  const f = (n: number, d = 2) => n.toFixed(d);
+  const int = (n: number) => Math.round(n).toLocaleString("en-US");
+  const lines = [
+    `## Cost against data size (PostgreSQL ${version}; ${machine})`,
+    "",
+    `Settings: ${settings}. ${RESTAURANTS} restaurants; c=${CONCURRENCY}, HTTP through the ` +
+    `functions server (pool ${POOL}).`,
+    "",
+    "| op | guests | requests | errors | req/s | p50 ms | p99 ms | p50 / p50 at smallest |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|",
+  ];
+  for (const op of ops) {
+    const rows = results.flatMap((r) => r.ops).filter((o) => o.op === op.name);
+    const base = rows[0]?.summary.p50 ?? NaN;
+    for (const row of rows) {
+      lines.push(
+        `| ${op.name} | ${int(row.guests)} | ${row.requests} | ${row.errors} | ${
+          f(row.summary.rps, 0)
+        } | ${f(row.summary.p50)} | ${f(row.summary.p99)} | ${f(row.summary.p50 / base)}× |`,
+      );
+    }
+  }
+  for (const note of skipped) lines.push("", `Skipped: ${note}.`);
+  lines.push(
+    "",
+    "| guests | bookings | fill step s | customers | consent | bookings, profiles, host rows | indexes | vacuum analyze |",
+    "|---:|---:|---:|---:|---:|---:|---:|---:|",
+  );
+  for (const r of results) {
+    const t = r.fill;
+    lines.push(
+      `| ${int(r.guests)} | ${int(r.bookings)} | ${f(t.total, 1)} | ${f(t.customers, 1)} | ${
+        f(t.consent, 1)
+      } | ${f(t.bookings, 1)} | ${f(t.indexes, 1)} | ${f(t.vacuum, 1)} |`,
+    );
+  }
+  lines.push("", `Fill time in all: ${f(fillSeconds, 1)} s.`, "");
+  lines.push(
+    "| guests | table | rows | table MiB | index MiB | bytes per guest (table + index) |",
+    "|---:|---|---:|---:|---:|---:|",
+  );
+  for (const r of results) {
+    let total = 0;
+    for (const s of r.sizes) {
+      const per = (s.tableBytes + s.indexBytes) / r.guests;
+      total += per;
+      lines.push(
+        `| ${int(r.guests)} | ${s.table} | ${int(s.rows)} | ${f(s.tableBytes / 2 ** 20, 1)} | ${
+          f(s.indexBytes / 2 ** 20, 1)
+        } | ${int(per)} |`,
+      );
+    }
+    lines.push(`| ${int(r.guests)} | **all** | | | | **${int(total)}** |`);
+  }
+  const last = results[results.length - 1];
+  if (last) {
+    lines.push("", `Plans at ${int(last.guests)} guests (auto_explain of every statement):`, "");
+    lines.push("| op | sequential scans of growing tables | scans |", "|---|---|---|");
+    for (const p of last.plans) {
+      lines.push(
+        `| ${p.op} | ${p.seqScans.join(", ") || "none"} | ${p.scans.join("; ")}${
+          p.error ? ` (error: ${p.error})` : ""
+        } |`,
+      );
+    }
+  }
+  if (drift) {
+    lines.push(
+      "",
+      `Drift check after the run: ${drift.profiles} profiles off their recount ` +
+        `(private.profile_drift over every profile, ${f(drift.seconds, 1)} s).`,
+    );
+  }
+  return lines.join("\n");
+}
