@@ -187,3 +187,26 @@ export async function withDatabaseBefore<T>(
     await admin.end({ timeout: 1 });
   }
 }
+
+/** A database of its own with every migration applied (as SQL files), dropped afterwards. */
+export async function withMigratedDatabase<T>(fn: (url: string) => Promise<T>): Promise<T> {
+  const admin = adminSql();
+  const name = `migrated_${crypto.randomUUID().replaceAll("-", "")}`;
+  await admin.unsafe(`create database ${name}`);
+  const url = new URL(DB_URL);
+  url.pathname = `/${name}`;
+  const db = postgres(url.href, { prepare: false, max: 1, onnotice: () => {} });
+  try {
+    const dir = new URL("../supabase/", import.meta.url);
+    const files = [...Deno.readDirSync(new URL("migrations/", dir))].map((e) => e.name).sort();
+    for (const file of ["local/bootstrap.sql", ...files.map((f) => `migrations/${f}`)]) {
+      await db.unsafe(await Deno.readTextFile(new URL(file, dir)));
+    }
+    await db.end({ timeout: 1 });
+    return await fn(url.href);
+  } finally {
+    await db.end({ timeout: 1 });
+    await admin.unsafe(`drop database ${name} with (force)`);
+    await admin.end({ timeout: 1 });
+  }
+}
