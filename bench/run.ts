@@ -14,6 +14,7 @@ import { coldStarts } from "./cold_start.ts";
 import { readConfig } from "./config.ts";
 import { openDatabases } from "./databases.ts";
 import { startDriver } from "./driver.ts";
+import { instances, instancesTables } from "./instances.ts";
 import { pgbench } from "./pgbench.ts";
 import { signHs256 } from "./process.ts";
 import { startProxy } from "./proxy.ts";
@@ -84,6 +85,9 @@ try {
   }
   const cold = sections.has("cold") ? await coldStarts({ config, databases }, sides) : null;
   const guestRights = sections.has("rights") ? await rights(config, databases, token) : null;
+  const manyInstances = sections.has("instances")
+    ? await instances(config, databases, token)
+    : null;
 
   const report = renderReport({
     version,
@@ -97,7 +101,8 @@ try {
     network,
     pgbench: pgbenchResults,
     cold,
-  }) + (guestRights ? "\n" + rightsTables(guestRights).join("\n") : "");
+  }) + (guestRights ? "\n" + rightsTables(guestRights).join("\n") : "") +
+    (manyInstances ? "\n" + instancesTables(manyInstances).join("\n") : "");
   console.log(report);
 
   const out = (file: string) => `${config.root}bench/${file}`;
@@ -114,6 +119,7 @@ try {
         pgbench: pgbenchResults,
         cold,
         rights: guestRights,
+        instances: manyInstances,
       },
       null,
       2,

@@ -7,6 +7,8 @@
 // and index sizes are read. After the last size the drift check runs.
 // Writes bench/results/scale.{json,md} and bench/scale.svg; nothing here
 // fails on speed.
+import { createDb } from "../supabase/functions/_shared/db.ts";
+import type { Claims } from "../supabase/functions/_shared/auth.ts";
 import { drive, summarize, type Summary } from "./measure.ts";
 import { connect } from "./pg.ts";
 import { explainCalls, type PlannedCall, type PlanReport } from "./plans.ts";
@@ -34,6 +36,10 @@ const CONCURRENCY = Number(env("BENCH_SCALE_CONCURRENCY", "16"));
 const POOL = 16;
 const SECRET = "bench-secret-with-at-least-32-characters-long!!";
 const WARMUP = 100;
+/** Timed runs per operation and size; the one with the median p50 is reported. */
+const REPEAT = Number(env("BENCH_SCALE_REPEAT", "3"));
+/** Sequential calls through the product's code without HTTP: the database's own cost. */
+const SQL_CALLS = 300;
 
 export interface OpRow {
   op: string;
@@ -41,6 +47,10 @@ export interface OpRow {
   requests: number;
   errors: number;
   summary: Summary;
+  /** p50 of every timed run, in run order. */
+  runs: number[];
+  /** The same operation called SQL-only (product code, no HTTP) one at a time: p50, p99 ms. */
+  sql: { p50: number; p99: number };
 }
 
 export interface SizeResult {
@@ -107,7 +117,7 @@ try {
     for (const [k, op] of ops.entries()) {
       const [body] = await op.draw(c, {
         guests,
-        n: 1,
+        n: 20,
         seed: 9000 + k + guests,
         restaurants,
         tag: `plan${guests}`,
@@ -144,20 +154,54 @@ try {
         };
         const bodies = await op.draw(c, {
           guests,
-          n: n + WARMUP,
+          n: WARMUP + REPEAT * n + SQL_CALLS,
           seed: 1000 * (k + 1) + guests,
           restaurants,
           tag: `${guests}x${k}`,
         });
         await drive(`${op.name} warm-up`, bodies.slice(0, WARMUP), CONCURRENCY, post, true);
-        const timed = bodies.slice(WARMUP);
-        const run = await drive(`${op.name} @ ${guests} guests`, timed, CONCURRENCY, post);
-        const summary = summarize(run);
-        opRows.push({ op: op.name, guests, requests: timed.length, errors: run.errors, summary });
+        const timed: { requests: number; errors: number; summary: Summary }[] = [];
+        const per = Math.floor((bodies.length - WARMUP - SQL_CALLS) / REPEAT);
+        for (let r = 0; r < REPEAT; r++) {
+          const slice = bodies.slice(WARMUP + r * per, WARMUP + (r + 1) * per);
+          const run = await drive(`${op.name} @ ${guests} guests`, slice, CONCURRENCY, post);
+          timed.push({ requests: slice.length, errors: run.errors, summary: summarize(run) });
+        }
+        const middle = [...timed].sort((a, b) => a.summary.p50 - b.summary.p50)[
+          Math.floor(timed.length / 2)
+        ];
+        const direct = createDb(url, { max: 1 });
+        let sql: { p50: number; p99: number };
+        try {
+          const service = { role: "service_role" } as Claims;
+          const run = await drive(
+            `${op.name} SQL-only`,
+            bodies.slice(WARMUP + REPEAT * per),
+            1,
+            async (body) => (await op.call(direct, service, body), true),
+            true,
+          );
+          const summary = summarize(run);
+          sql = { p50: summary.p50, p99: summary.p99 };
+        } finally {
+          await direct.end();
+        }
+        opRows.push({
+          op: op.name,
+          guests,
+          requests: middle.requests,
+          errors: timed.reduce((e, t) => e + t.errors, 0),
+          summary: middle.summary,
+          runs: timed.map((t) => t.summary.p50),
+          sql,
+        });
+        const m = middle.summary;
         console.log(
-          `   ${op.name}: ${timed.length} req, ${run.errors} errors, ${
-            summary.rps.toFixed(0)
-          } req/s, p50 ${summary.p50.toFixed(2)} ms, p99 ${summary.p99.toFixed(2)} ms`,
+          `   ${op.name}: ${REPEAT} × ${middle.requests} req, ${
+            opRows[opRows.length - 1].errors
+          } errors; median run ${m.rps.toFixed(0)} req/s, p50 ${m.p50.toFixed(2)} ms, p99 ${
+            m.p99.toFixed(2)
+          } ms; SQL-only c=1 p50 ${sql.p50.toFixed(2)} ms`,
         );
       }
     } finally {
@@ -205,17 +249,23 @@ function renderScaleReport(): string {
     `Settings: ${settings}. ${RESTAURANTS} restaurants; c=${CONCURRENCY}, HTTP through the ` +
     `functions server (pool ${POOL}).`,
     "",
-    "| op | guests | requests | errors | req/s | p50 ms | p99 ms | p50 / p50 at smallest |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|",
+    `HTTP: c=${CONCURRENCY}, the median-p50 run of ${REPEAT} (errors: all runs). SQL-only: the ` +
+    "same call through the product's code without HTTP, one at a time (the database's own cost).",
+    "",
+    "| op | guests | requests | errors | req/s | p50 ms | p99 ms | p50 / smallest | SQL-only p50 ms | p99 ms | SQL p50 / smallest |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
   for (const op of ops) {
     const rows = results.flatMap((r) => r.ops).filter((o) => o.op === op.name);
     const base = rows[0]?.summary.p50 ?? NaN;
+    const sqlBase = rows[0]?.sql.p50 ?? NaN;
     for (const row of rows) {
       lines.push(
         `| ${op.name} | ${int(row.guests)} | ${row.requests} | ${row.errors} | ${
           f(row.summary.rps, 0)
-        } | ${f(row.summary.p50)} | ${f(row.summary.p99)} | ${f(row.summary.p50 / base)}× |`,
+        } | ${f(row.summary.p50)} | ${f(row.summary.p99)} | ${f(row.summary.p50 / base)}× | ${
+          f(row.sql.p50)
+        } | ${f(row.sql.p99)} | ${f(row.sql.p50 / sqlBase)}× |`,
       );
     }
   }

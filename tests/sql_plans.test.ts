@@ -29,7 +29,7 @@ Deno.test("no sequential scan of a growing table on any hot path (auto_explain, 
         }
         const [body] = await op.draw(c, {
           guests: GUESTS,
-          n: 1,
+          n: 20,
           seed: 77 + k,
           restaurants,
           tag: "plans",
