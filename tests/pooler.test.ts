@@ -212,8 +212,11 @@ Deno.test({
         async () => {
           for (const timeout of ["800", undefined]) {
             const recorder = recordStartups(new URL(pooler.url));
+            // As a hosted project sets it: SUPABASE_DB_URL stays the direct
+            // URL, DB_POOLER_URL names the pooler, and the calls go there.
             const env: Record<string, string> = {
-              SUPABASE_DB_URL: recorder.url,
+              SUPABASE_DB_URL: DB_URL,
+              DB_POOLER_URL: recorder.url,
               DB_POOL_MAX: "3",
             };
             if (timeout) env.DB_STATEMENT_TIMEOUT_MS = timeout;
@@ -233,7 +236,7 @@ Deno.test({
               await own.stop();
               await recorder.stop();
             }
-            assert(recorder.packets.length > 0, "the server connected through the relay");
+            assert(recorder.packets.length > 0, "the server connected through DB_POOLER_URL");
             for (const packet of recorder.packets) {
               const refused = Object.keys(packet).filter((k) => !ACCEPTED_STARTUP.has(k));
               assertEquals(refused, [], `timeout ${timeout ?? "unset"}: ${JSON.stringify(packet)}`);
