@@ -184,3 +184,61 @@ export function instancesTables(r: InstancesResult): string[] {
   }
   return lines;
 }
+
+/** bench/instances.svg: throughput (bars) and p50/p99 (marks) of each row. */
+export function renderInstancesChart(r: InstancesResult): string {
+  const W = 640;
+  const H = 300;
+  const PAD = { left: 60, right: 60, top: 30, bottom: 50 };
+  const innerW = W - PAD.left - PAD.right;
+  const innerH = H - PAD.top - PAD.bottom;
+  const maxRps = Math.max(1, ...r.rows.map((row) => row.summary.rps)) * 1.15;
+  const maxMs = Math.max(1, ...r.rows.map((row) => row.summary.p99)) * 1.15;
+  const slot = innerW / Math.max(1, r.rows.length);
+  const yRps = (v: number) => PAD.top + innerH * (1 - v / maxRps);
+  const yMs = (v: number) => PAD.top + innerH * (1 - v / maxMs);
+  const parts = [
+    `<text x="${W / 2}" y="18" text-anchor="middle" font-weight="bold">` +
+    "functions servers sharing one database through PgBouncer (returning guests)</text>",
+    `<text x="14" y="${PAD.top + innerH / 2}" transform="rotate(-90 14 ${
+      PAD.top + innerH / 2
+    })" text-anchor="middle" font-size="11" fill="#1c7ed6">req/s (bars)</text>`,
+    `<text x="${W - 14}" y="${PAD.top + innerH / 2}" transform="rotate(90 ${W - 14} ${
+      PAD.top + innerH / 2
+    })" text-anchor="middle" font-size="11" fill="#c92a2a">ms: p50 ●, p99 ◆</text>`,
+    `<line x1="${PAD.left}" x2="${PAD.left + innerW}" y1="${PAD.top + innerH}" y2="${
+      PAD.top + innerH
+    }" stroke="#888"/>`,
+  ];
+  r.rows.forEach((row, i) => {
+    const cx = PAD.left + slot * (i + 0.5);
+    const bw = slot * 0.45;
+    const top = yRps(row.summary.rps);
+    parts.push(
+      `<rect x="${cx - bw / 2}" y="${top}" width="${bw}" height="${
+        PAD.top + innerH - top
+      }" fill="#a5d8ff" stroke="#1c7ed6"/>`,
+      `<text x="${cx}" y="${top - 4}" text-anchor="middle" font-size="11">${
+        row.summary.rps.toFixed(0)
+      } req/s, ${row.errors} errors</text>`,
+      `<circle cx="${cx}" cy="${yMs(row.summary.p50)}" r="4" fill="#c92a2a"/>`,
+      `<text x="${cx + 8}" y="${yMs(row.summary.p50) + 4}" font-size="10">${
+        row.summary.p50.toFixed(1)
+      } ms</text>`,
+      `<rect x="${cx - 4}" y="${yMs(row.summary.p99) - 4}" width="8" height="8" fill="#c92a2a" ` +
+        `transform="rotate(45 ${cx} ${yMs(row.summary.p99)})"/>`,
+      `<text x="${cx + 8}" y="${yMs(row.summary.p99) + 4}" font-size="10">${
+        row.summary.p99.toFixed(1)
+      } ms</text>`,
+      `<text x="${cx}" y="${
+        H - PAD.bottom + 16
+      }" text-anchor="middle" font-size="11">${row.label}</text>`,
+      `<text x="${cx}" y="${
+        H - PAD.bottom + 30
+      }" text-anchor="middle" font-size="10">c=${row.concurrency}, ${row.instances} × pool ${row.poolPerInstance}, peak ${row.peakServerConnections} server conns</text>`,
+    );
+  });
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" ` +
+    `font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/>` +
+    `${parts.join("")}</svg>\n`;
+}

@@ -14,7 +14,7 @@ import { coldStarts } from "./cold_start.ts";
 import { readConfig } from "./config.ts";
 import { openDatabases } from "./databases.ts";
 import { startDriver } from "./driver.ts";
-import { instances, instancesTables } from "./instances.ts";
+import { instances, instancesTables, renderInstancesChart } from "./instances.ts";
 import { pgbench } from "./pgbench.ts";
 import { signHs256 } from "./process.ts";
 import { startProxy } from "./proxy.ts";
@@ -136,6 +136,10 @@ try {
   if (network) {
     await Deno.writeTextFile(out("latency-network.svg"), renderChart(current(network)));
     written.push("bench/latency-network.svg");
+  }
+  if (manyInstances && manyInstances.rows.length > 0) {
+    await Deno.writeTextFile(out("instances.svg"), renderInstancesChart(manyInstances));
+    written.push("bench/instances.svg");
   }
   console.log(`\nwrote ${written.join(" and ")}`);
 } finally {
