@@ -1,18 +1,28 @@
-// `npm run bench:scale`: cost against data size. A fresh migrated database is
-// filled by generated SQL (bench/scale_fill.ts) to 10⁴ guests, then grown to
-// 10⁵ and 10⁶ (BENCH_SCALE_MAX_GUESTS caps it), ~10 bookings per guest. At
-// each size every operation of bench/scale_ops.ts is measured through the
-// real functions server over HTTP at c=16 (p50, p99, req/s), each
-// operation's plans are collected (auto_explain, bench/plans.ts), and table
-// and index sizes are read. After the last size the drift check runs.
-// Writes bench/results/scale.{json,md} and bench/scale.svg; nothing here
-// fails on speed.
+// `npm run bench:scale`: cost against data size. One database per size
+// (10⁴, 10⁵, 10⁶ guests; BENCH_SCALE_MAX_GUESTS caps it), each cloned from
+// the migrated template and filled by generated SQL (bench/scale_fill.ts),
+// ~10 bookings per guest. Then every operation of bench/scale_ops.ts is
+// measured through a real functions server per database over HTTP at c=16
+// (p50, p99, req/s), the sizes interleaved run by run (op by op, size by
+// size, repeated), so load from elsewhere on the machine falls on every
+// size alike; then each operation SQL-only (the product's code, no HTTP,
+// one call at a time), its shared-buffer use per call, and its plans
+// (auto_explain). Table and index sizes are read after the fill, the drift
+// check runs on every database at the end. Writes
+// bench/results/scale.{json,md} and bench/scale.svg; nothing here fails on
+// speed.
 import { createDb } from "../supabase/functions/_shared/db.ts";
 import type { Claims } from "../supabase/functions/_shared/auth.ts";
 import { drive, summarize, type Summary } from "./measure.ts";
-import { connect } from "./pg.ts";
-import { explainCalls, type PlannedCall, type PlanReport } from "./plans.ts";
-import { signHs256, spawnServer } from "./process.ts";
+import { type Client, connect, withClient } from "./pg.ts";
+import {
+  type BufferUse,
+  bufferUse,
+  explainCalls,
+  type PlannedCall,
+  type PlanReport,
+} from "./plans.ts";
+import { signHs256, type SpawnedServer, spawnServer } from "./process.ts";
 import {
   fillGuests,
   fillRestaurantIds,
@@ -28,6 +38,12 @@ import { renderScaleChart } from "./scale_chart.ts";
 const env = (name: string, fallback: string) => Deno.env.get(name) || fallback;
 const url = Deno.env.get("BENCH_SCALE_URL");
 if (!url) throw new Error("BENCH_SCALE_URL is not set: run `npm run bench:scale`");
+const template = new URL(url).pathname.slice(1);
+const urlOf = (name: string) => {
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return u.href;
+};
 const root = new URL("../", import.meta.url).pathname;
 const maxGuests = Number(env("BENCH_SCALE_MAX_GUESTS", "1000000"));
 const SIZES = [10_000, 100_000, 1_000_000, 10_000_000].filter((s) => s <= maxGuests);
@@ -40,6 +56,8 @@ const WARMUP = 100;
 const REPEAT = Number(env("BENCH_SCALE_REPEAT", "3"));
 /** Sequential calls through the product's code without HTTP: the database's own cost. */
 const SQL_CALLS = 300;
+/** Calls whose shared-buffer use is read (auto_explain with buffers). */
+const BUFFER_CALLS = 40;
 
 export interface OpRow {
   op: string;
@@ -81,7 +99,11 @@ const CLEAR_AFTER = `update public.bookings h ${CLEAR_SET}
     ${CLEAR_KEEP}`;
 
 /** Both forms of the statement on the same guests, each in a transaction rolled back. */
-async function clearing(guests: number, bodies: Record<string, unknown>[]): Promise<ClearingRow> {
+async function clearing(
+  c: Client,
+  guests: number,
+  bodies: Record<string, unknown>[],
+): Promise<ClearingRow> {
   const times = { before: [] as number[], after: [] as number[] };
   const scans = { before: new Set<string>(), after: new Set<string>() };
   const collect = (node: Record<string, unknown>, into: Set<string>) => {
@@ -118,6 +140,7 @@ async function clearing(guests: number, bodies: Record<string, unknown>[]): Prom
 
 export interface SizeResult {
   guests: number;
+  buffers: BufferUse[];
   clearing: ClearingRow | null;
   bookings: number;
   fill: FillTimes;
@@ -126,7 +149,7 @@ export interface SizeResult {
   ops: OpRow[];
 }
 
-const c = await connect(url);
+const c = await connect(urlOf("postgres"));
 const { rows: [{ version }] } = await c.query<{ version: string }>(
   "select current_setting('server_version') as version",
 );
@@ -148,24 +171,38 @@ console.log(`sizes ${SIZES.join(", ")} guests; ${RESTAURANTS} restaurants; c=${C
 
 const skipped: string[] = [];
 const ops: ScaleOp[] = [];
-for (const op of SCALE_OPS) {
-  if (await functionExists(c, op.requires)) ops.push(op);
-  else skipped.push(`${op.name}: private.${op.requires} does not exist in this database`);
-}
+await withClient(url, async (t) => {
+  for (const op of SCALE_OPS) {
+    if (await functionExists(t, op.requires)) ops.push(op);
+    else skipped.push(`${op.name}: private.${op.requires} does not exist in this database`);
+  }
+});
 for (const note of skipped) console.log(`skipped ${note}`);
 
 const token = await signHs256({ role: "service_role", iss: "supabase", exp: 4102444800 }, SECRET);
-const results: SizeResult[] = [];
-let drift: { profiles: number; seconds: number } | null = null;
-const fillStarted = performance.now();
+const service = { role: "service_role" } as Claims;
+
+interface Sized {
+  guests: number;
+  name: string;
+  url: string;
+  client: Client;
+  restaurants: string[];
+  server: SpawnedServer | null;
+  result: SizeResult;
+}
+const sized: Sized[] = [];
+const drift: { guests: number; profiles: number; seconds: number }[] = [];
 try {
-  await fillRestaurants(c);
-  const restaurants = await fillRestaurantIds(c);
-  let filled = 0;
+  // Fill: one database per size, each from empty.
   for (const guests of SIZES) {
-    console.log(`\n== fill ${filled} → ${guests} guests`);
-    const fill = await fillGuests(c, filled, guests);
-    filled = guests;
+    const name = `${template}_${guests}`;
+    await c.query(`drop database if exists ${name} with (force)`);
+    await c.query(`create database ${name} template ${template}`);
+    const client = await connect(urlOf(name));
+    console.log(`\n== fill ${name}: ${guests} guests`);
+    await fillRestaurants(client);
+    const fill = await fillGuests(client, 0, guests);
     console.log(
       `   ${fill.total.toFixed(1)} s (customers ${fill.customers.toFixed(1)}, consent ${
         fill.consent.toFixed(1)
@@ -173,56 +210,85 @@ try {
         fill.indexes.toFixed(1)
       }, vacuum analyze ${fill.vacuum.toFixed(1)})`,
     );
-    const sizes = await tableSizes(c);
-    const bookings = sizes.find((s) => s.table === "customer_bookings")?.rows ?? 0;
+    const sizes = await tableSizes(client);
+    sized.push({
+      guests,
+      name,
+      url: urlOf(name),
+      client,
+      restaurants: await fillRestaurantIds(client),
+      server: null,
+      result: {
+        guests,
+        bookings: sizes.find((s) => s.table === "customer_bookings")?.rows ?? 0,
+        fill,
+        sizes,
+        plans: [],
+        buffers: [],
+        clearing: null,
+        ops: [],
+      },
+    });
+  }
 
-    // Plans first, on requests of their own (they run through the product's code).
+  // Plans, and the erasure's host-row statement before and after, per size.
+  for (const s of sized) {
     const planned: PlannedCall[] = [];
     for (const [k, op] of ops.entries()) {
-      const [body] = await op.draw(c, {
-        guests,
+      const [body] = await op.draw(s.client, {
+        guests: s.guests,
         n: 20,
-        seed: 9000 + k + guests,
-        restaurants,
-        tag: `plan${guests}`,
+        seed: 9000 + k,
+        restaurants: s.restaurants,
+        tag: "plan",
       });
       if (body) planned.push({ op: op.name, run: (db, claims) => op.call(db, claims, body) });
     }
-    const plans = await explainCalls(url, planned);
+    s.result.plans = await explainCalls(s.url, planned);
+    const seq = s.result.plans.filter((p) => p.seqScans.length);
+    console.log(
+      `   plans at ${s.guests}: ${
+        seq.length ? seq.map((p) => `${p.op}: ${p.seqScans.join(", ")}`).join("; ") : "no seq scan"
+      }`,
+    );
     const erase = ops.find((op) => op.endpoint === "customer-erase");
-    const clearingRow = erase
-      ? await clearing(
-        guests,
-        await erase.draw(c, { guests, n: 60, seed: 4242 + guests, restaurants, tag: "clear" }),
-      )
-      : null;
-    if (clearingRow) {
+    if (erase) {
+      s.result.clearing = await clearing(
+        s.client,
+        s.guests,
+        await erase.draw(s.client, {
+          guests: s.guests,
+          n: 60,
+          seed: 4242,
+          restaurants: s.restaurants,
+          tag: "clear",
+        }),
+      );
       console.log(
-        `   host-row clearing: before ${clearingRow.before.p50.toFixed(3)} ms, after ${
-          clearingRow.after.p50.toFixed(3)
-        } ms (median of ${clearingRow.calls})`,
+        `   host-row clearing at ${s.guests}: before ${
+          s.result.clearing.before.p50.toFixed(3)
+        } ms, after ${s.result.clearing.after.p50.toFixed(3)} ms`,
       );
     }
-    for (const p of plans) {
-      console.log(
-        `   plan ${p.op}: ${
-          p.seqScans.length ? `SEQ SCAN ${p.seqScans.join(", ")}` : "no seq scan"
-        }${p.error ? ` (error: ${p.error})` : ""}`,
-      );
-    }
+  }
 
-    const server = await spawnServer([`${root}scripts/serve.ts`], {
-      SUPABASE_DB_URL: url,
+  // HTTP, interleaved: run r of every operation at every size, then run r+1.
+  for (const s of sized) {
+    s.server = await spawnServer([`${root}scripts/serve.ts`], {
+      SUPABASE_DB_URL: s.url,
       SUPABASE_JWT_SECRET: SECRET,
       SUPABASE_URL: "http://127.0.0.1:9",
       DB_POOL_MAX: String(POOL),
     });
-    const opRows: OpRow[] = [];
-    try {
-      for (const [k, op] of ops.entries()) {
+  }
+  type Timed = { requests: number; errors: number; summary: Summary };
+  const timed = new Map<string, Timed[]>();
+  for (let r = 0; r < REPEAT; r++) {
+    for (const [k, op] of ops.entries()) {
+      for (const s of sized) {
         const n = Math.max(CONCURRENCY * 4, Math.round(REQUESTS * op.share));
         const post = async (body: Record<string, unknown>) => {
-          const response = await fetch(`${server.url}/functions/v1/${op.endpoint}`, {
+          const response = await fetch(`${s.server!.url}/functions/v1/${op.endpoint}`, {
             method: "POST",
             headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
             body: JSON.stringify(body),
@@ -230,80 +296,109 @@ try {
           await response.arrayBuffer();
           return response.status === 200;
         };
-        const bodies = await op.draw(c, {
-          guests,
-          n: WARMUP + REPEAT * n + SQL_CALLS,
-          seed: 1000 * (k + 1) + guests,
-          restaurants,
-          tag: `${guests}x${k}`,
+        const bodies = await op.draw(s.client, {
+          guests: s.guests,
+          n: WARMUP + n,
+          seed: 1000 * (k + 1) + 100 * r,
+          restaurants: s.restaurants,
+          tag: `r${r}x${k}`,
         });
         await drive(`${op.name} warm-up`, bodies.slice(0, WARMUP), CONCURRENCY, post, true);
-        const timed: { requests: number; errors: number; summary: Summary }[] = [];
-        const per = Math.floor((bodies.length - WARMUP - SQL_CALLS) / REPEAT);
-        for (let r = 0; r < REPEAT; r++) {
-          const slice = bodies.slice(WARMUP + r * per, WARMUP + (r + 1) * per);
-          const run = await drive(`${op.name} @ ${guests} guests`, slice, CONCURRENCY, post);
-          timed.push({ requests: slice.length, errors: run.errors, summary: summarize(run) });
-        }
-        const middle = [...timed].sort((a, b) => a.summary.p50 - b.summary.p50)[
-          Math.floor(timed.length / 2)
-        ];
-        const direct = createDb(url, { max: 1 });
-        let sql: { p50: number; p99: number };
-        try {
-          const service = { role: "service_role" } as Claims;
-          const run = await drive(
-            `${op.name} SQL-only`,
-            bodies.slice(WARMUP + REPEAT * per),
-            1,
-            async (body) => (await op.call(direct, service, body), true),
-            true,
-          );
-          const summary = summarize(run);
-          sql = { p50: summary.p50, p99: summary.p99 };
-        } finally {
-          await direct.end();
-        }
-        opRows.push({
-          op: op.name,
-          guests,
-          requests: middle.requests,
-          errors: timed.reduce((e, t) => e + t.errors, 0),
-          summary: middle.summary,
-          runs: timed.map((t) => t.summary.p50),
-          sql,
-        });
-        const m = middle.summary;
-        console.log(
-          `   ${op.name}: ${REPEAT} × ${middle.requests} req, ${
-            opRows[opRows.length - 1].errors
-          } errors; median run ${m.rps.toFixed(0)} req/s, p50 ${m.p50.toFixed(2)} ms, p99 ${
-            m.p99.toFixed(2)
-          } ms; SQL-only c=1 p50 ${sql.p50.toFixed(2)} ms`,
+        const slice = bodies.slice(WARMUP);
+        const run = await drive(
+          `${op.name} @ ${s.guests} (run ${r + 1})`,
+          slice,
+          CONCURRENCY,
+          post,
         );
+        const key = `${op.name}@${s.guests}`;
+        timed.set(key, [
+          ...(timed.get(key) ?? []),
+          { requests: slice.length, errors: run.errors, summary: summarize(run) },
+        ]);
       }
-    } finally {
-      await server.stop();
     }
-    results.push({
-      guests,
-      clearing: clearingRow,
-      bookings,
-      fill,
-      sizes: await tableSizes(c),
-      plans,
-      ops: opRows,
-    });
   }
-  const t0 = performance.now();
-  const { rows: [{ n }] } = await c.query<{ n: number }>(
-    "select count(*)::int as n from private.profile_drift(null)",
-  );
-  drift = { profiles: n, seconds: (performance.now() - t0) / 1000 };
-  console.log(`\ndrift check: ${n} profiles off their recount (${drift.seconds.toFixed(1)} s)`);
+  for (const s of sized) await s.server?.stop();
+
+  // SQL-only, and shared-buffer use per call.
+  for (const [k, op] of ops.entries()) {
+    for (const s of sized) {
+      const bodies = await op.draw(s.client, {
+        guests: s.guests,
+        n: SQL_CALLS + BUFFER_CALLS,
+        seed: 50_000 + k,
+        restaurants: s.restaurants,
+        tag: `sql${k}`,
+      });
+      const direct = createDb(s.url, { max: 1 });
+      let sql: { p50: number; p99: number };
+      try {
+        const run = await drive(
+          `${op.name} SQL-only @ ${s.guests}`,
+          bodies.slice(BUFFER_CALLS),
+          1,
+          async (body) => (await op.call(direct, service, body), true),
+          true,
+        );
+        const summary = summarize(run);
+        sql = { p50: summary.p50, p99: summary.p99 };
+      } finally {
+        await direct.end();
+      }
+      s.result.buffers.push(
+        await bufferUse(
+          s.url,
+          op.name,
+          bodies.slice(0, BUFFER_CALLS).map((body) => ({
+            op: op.name,
+            run: (db, claims) => op.call(db, claims, body),
+          })),
+        ),
+      );
+      const runs = timed.get(`${op.name}@${s.guests}`) ?? [];
+      const middle = [...runs].sort((a, b) => a.summary.p50 - b.summary.p50)[
+        Math.floor(runs.length / 2)
+      ];
+      s.result.ops.push({
+        op: op.name,
+        guests: s.guests,
+        requests: middle.requests,
+        errors: runs.reduce((e, t) => e + t.errors, 0),
+        summary: middle.summary,
+        runs: runs.map((t) => t.summary.p50),
+        sql,
+      });
+      const b = s.result.buffers[s.result.buffers.length - 1];
+      console.log(
+        `   ${op.name} @ ${s.guests}: HTTP p50 ${middle.summary.p50.toFixed(2)} ms (runs ${
+          runs.map((t) => t.summary.p50.toFixed(1)).join(", ")
+        }), ${middle.summary.rps.toFixed(0)} req/s; SQL-only p50 ${
+          sql.p50.toFixed(2)
+        } ms; buffers/call hit ${b.hit.toFixed(1)} read ${b.read.toFixed(1)} written ${
+          b.written.toFixed(1)
+        }${b.error ? ` (${b.error})` : ""}`,
+      );
+    }
+  }
+
+  for (const s of sized) {
+    const t0 = performance.now();
+    const { rows: [{ n }] } = await s.client.query<{ n: number }>(
+      "select count(*)::int as n from private.profile_drift(null)",
+    );
+    drift.push({ guests: s.guests, profiles: n, seconds: (performance.now() - t0) / 1000 });
+    console.log(`drift check at ${s.guests}: ${n} profiles off their recount`);
+  }
 } finally {
+  for (const s of sized) {
+    await s.server?.stop();
+    await s.client.end().catch(() => {});
+    await c.query(`drop database if exists ${s.name} with (force)`).catch(() => {});
+  }
   await c.end();
 }
+const results = sized.map((s) => s.result);
 
 const fillSeconds = results.reduce((s, r) => s + r.fill.total, 0);
 const report = renderScaleReport();
@@ -312,7 +407,7 @@ await Deno.mkdir(`${root}bench/results`, { recursive: true });
 await Deno.writeTextFile(
   `${root}bench/results/scale.json`,
   JSON.stringify(
-    { version, machine, settings, skipped, results, drift, fillSeconds, wall: fillStarted },
+    { version, machine, settings, skipped, results, drift, fillSeconds },
     null,
     2,
   ),
@@ -360,7 +455,7 @@ function renderScaleReport(): string {
   for (const note of skipped) lines.push("", `Skipped: ${note}.`);
   lines.push(
     "",
-    "| guests | bookings | fill step s | customers | consent | bookings, profiles, host rows | indexes | vacuum analyze |",
+    "| guests | bookings | fill s | customers | consent | bookings, profiles, host rows | indexes | vacuum analyze |",
     "|---:|---:|---:|---:|---:|---:|---:|---:|",
   );
   for (const r of results) {
@@ -371,7 +466,11 @@ function renderScaleReport(): string {
       } | ${f(t.bookings, 1)} | ${f(t.indexes, 1)} | ${f(t.vacuum, 1)} |`,
     );
   }
-  lines.push("", `Fill time in all: ${f(fillSeconds, 1)} s.`, "");
+  lines.push(
+    "",
+    `Each size is its own database, filled from empty; ${f(fillSeconds, 1)} s in all.`,
+    "",
+  );
   lines.push(
     "| guests | table | rows | table MiB | index MiB | bytes per guest (table + index) |",
     "|---:|---|---:|---:|---:|---:|",
@@ -388,6 +487,26 @@ function renderScaleReport(): string {
       );
     }
     lines.push(`| ${int(r.guests)} | **all** | | | | **${int(total)}** |`);
+  }
+  lines.push(
+    "",
+    "Shared buffers per call (auto_explain with buffers over " + BUFFER_CALLS +
+      " calls each, every statement of the call included): found in shared_buffers (hit), read " +
+      "from outside them (read: the OS cache or disk), dirtied, and written out to make room.",
+    "",
+    "| op | guests | hit | read | dirtied | written |",
+    "|---|---:|---:|---:|---:|---:|",
+  );
+  for (const op of ops) {
+    for (const r of results) {
+      const b = r.buffers.find((b) => b.op === op.name);
+      if (!b) continue;
+      lines.push(
+        `| ${op.name} | ${int(r.guests)} | ${f(b.hit, 1)} | ${f(b.read, 1)} | ${
+          f(b.dirtied, 1)
+        } | ${f(b.written, 1)} |`,
+      );
+    }
   }
   const last = results[results.length - 1];
   if (last) {
@@ -420,11 +539,11 @@ function renderScaleReport(): string {
       );
     }
   }
-  if (drift) {
+  for (const d of drift) {
     lines.push(
       "",
-      `Drift check after the run: ${drift.profiles} profiles off their recount ` +
-        `(private.profile_drift over every profile, ${f(drift.seconds, 1)} s).`,
+      `Drift check after the run, ${int(d.guests)} guests: ${d.profiles} profiles off their ` +
+        `recount (private.profile_drift over every profile, ${f(d.seconds, 1)} s).`,
     );
   }
   return lines.join("\n");
