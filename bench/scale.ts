@@ -108,7 +108,8 @@ async function clearing(
   const scans = { before: new Set<string>(), after: new Set<string>() };
   const collect = (node: Record<string, unknown>, into: Set<string>) => {
     const type = node["Node Type"] as string;
-    if (/Scan/.test(type)) into.add(`${type} on ${node["Relation Name"] ?? node["Index Name"]}`);
+    const on = node["Relation Name"] ?? node["Index Name"];
+    if (/Scan/.test(type) && on) into.add(`${type} on ${on}`);
     for (const child of (node.Plans as Record<string, unknown>[] | undefined) ?? []) {
       collect(child, into);
     }
