@@ -2,8 +2,13 @@
 // (Supavisor; PgBouncer in transaction mode stands in for it here): every
 // request works, DB_STATEMENT_TIMEOUT_MS included, because nothing depends on
 // a session: no named prepared statements, no session settings, no startup
-// parameter a pooler refuses. PgBouncer comes from the OS packages (.ci/run
-// installs it); without it these tests are skipped, unless REQUIRE_POOLER=1.
+// parameter a pooler refuses. Checked here: the startup packets the functions
+// send (through a recording relay, DB_STATEMENT_TIMEOUT_MS set and unset, the
+// pooler named by DB_POOLER_URL as a hosted project does), and that every
+// advisory lock is transaction-scoped, in the code and at run time. PgBouncer
+// comes from the OS packages (.ci/run installs it; scripts/lib/pgbouncer.ts
+// starts it); without it these tests are skipped, unless REQUIRE_POOLER=1.
+// `npm test` also reruns the end-to-end and concurrency files through it.
 import postgres from "postgres";
 import { assert, assertEquals } from "./assert.ts";
 import { isErrorShape, jsonHeaders, send } from "./hardening/common.ts";
