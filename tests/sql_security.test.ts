@@ -132,11 +132,17 @@ Deno.test("anon sees nothing and may not call the write functions", async () => 
   );
 });
 
+// The CHECK constraints' validators are the exception: a CHECK runs with the
+// rights of whoever writes the row, so everyone may execute them; they are
+// pure (immutable), so that grants nothing else.
+const VALIDATORS = ["is_clean_text", "is_normalized_email", "is_e164", "booking_state_valid"];
+
 Deno.test("the private functions are reachable by no API role", async () => {
   const fns = await sql`
     select p.oid::regprocedure::text as fn from pg_proc p
     join pg_namespace n on n.oid = p.pronamespace
-    where n.nspname = 'private' and p.proname <> 'is_member'`;
+    where n.nspname = 'private' and p.proname <> 'is_member'
+      and p.proname <> all(${VALIDATORS})`;
   assert(fns.length >= 6);
   for (const { fn } of fns) {
     for (const role of ["anon", "authenticated", "service_role"]) {
@@ -144,6 +150,11 @@ Deno.test("the private functions are reachable by no API role", async () => {
       assertEquals(ok, false, `${role} may execute ${fn}`);
     }
   }
+  const validators = await sql`
+    select p.proname, p.provolatile from pg_proc p
+    where p.pronamespace = 'private'::regnamespace and p.proname = any(${VALIDATORS})`;
+  assertEquals(validators.length, VALIDATORS.length);
+  for (const v of validators) assertEquals(v.provolatile, "i", `${v.proname} is not immutable`);
 });
 
 Deno.test("staff cannot write customers, profiles or the ledger directly", async () => {

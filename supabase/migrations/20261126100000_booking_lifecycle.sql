@@ -22,11 +22,60 @@ alter table public.restaurants
   add column late_cancellation_window interval not null default interval '24 hours'
     check (late_cancellation_window >= interval '0');
 
+-- One CHECK for all counters: every update of a profile (one per booking
+-- change) evaluates its constraints, and each constraint costs its own
+-- setup per statement, however small its expression.
 alter table public.customer_profiles
-  add column total_late_cancellations integer not null default 0 check (total_late_cancellations >= 0),
-  add column total_visits integer not null default 0 check (total_visits >= 0),
-  add column total_no_shows integer not null default 0 check (total_no_shows >= 0),
-  add column last_visit_at timestamptz;
+  add column total_late_cancellations integer not null default 0,
+  add column total_visits integer not null default 0,
+  add column total_no_shows integer not null default 0,
+  add column last_visit_at timestamptz,
+  drop constraint customer_profiles_total_bookings_check,
+  drop constraint customer_profiles_total_covers_check,
+  drop constraint customer_profiles_total_cancellations_check,
+  add constraint customer_profiles_counts_check check (
+    least(total_bookings, total_covers, total_cancellations, total_late_cancellations,
+          total_visits, total_no_shows) >= 0
+  );
+
+-------------------------------------------------------------------------------
+-- private.booking_state_valid: the rule every booking state obeys (the CHECK
+-- of public.customer_bookings). A function, not the expression itself:
+-- Postgres reads a CHECK's expression back from its stored text on every
+-- insert or update, which for this one cost more than the insert; a
+-- function's body is compiled once per connection. Pure, and executable by
+-- everyone: a CHECK runs with the rights of whoever writes the row.
+-------------------------------------------------------------------------------
+create function private.booking_state_valid(
+  p_status text,
+  p_cancelled_at timestamptz,
+  p_status_version timestamptz,
+  p_covers integer,
+  p_covers_version timestamptz,
+  p_starts_at timestamptz,
+  p_starts_at_version timestamptz,
+  p_late boolean
+)
+returns boolean
+language plpgsql
+immutable
+set search_path = ''
+as $$
+begin
+  return (p_status is null or p_status in ('pending', 'confirmed', 'cancelled', 'completed', 'no_show'))
+    and (p_covers is null or p_covers between 1 and 1000)
+    -- A field and its version come together.
+    and (p_status is null) = (p_status_version is null)
+    and (p_covers is null) = (p_covers_version is null)
+    and (p_starts_at is null) = (p_starts_at_version is null)
+    and (p_cancelled_at is null or p_status = 'cancelled')
+    and (not p_late or p_status = 'cancelled');
+end
+$$;
+
+grant execute on function private.booking_state_valid(
+  text, timestamptz, timestamptz, integer, timestamptz, timestamptz, timestamptz, boolean
+) to public;
 
 -- A booking's state. Fields a delivery did not carry stay null with a null
 -- version (a cancellation that arrives before its booking knows no covers).
@@ -34,11 +83,11 @@ create table public.customer_bookings (
   restaurant_id uuid not null references public.restaurants (id) on delete cascade,
   booking_id uuid not null,
   customer_id uuid not null,
-  status text check (status in ('pending', 'confirmed', 'cancelled', 'completed', 'no_show')),
+  status text,
   -- When it was cancelled (status 'cancelled' only).
   cancelled_at timestamptz,
   status_version timestamptz,
-  covers integer check (covers between 1 and 1000),
+  covers integer,
   covers_version timestamptz,
   starts_at timestamptz,
   starts_at_version timestamptz,
@@ -50,13 +99,10 @@ create table public.customer_bookings (
   primary key (restaurant_id, booking_id),
   constraint customer_bookings_customer_fkey foreign key (restaurant_id, customer_id)
     references public.customers (restaurant_id, id) on delete cascade,
-  constraint customer_bookings_versions check (
-    (status is null) = (status_version is null)
-    and (covers is null) = (covers_version is null)
-    and (starts_at is null) = (starts_at_version is null)
-    and (cancelled_at is null or status = 'cancelled')
-    and (not late_cancellation or status = 'cancelled')
-  )
+  constraint customer_bookings_state check (private.booking_state_valid(
+    status, cancelled_at, status_version, covers, covers_version, starts_at, starts_at_version,
+    late_cancellation
+  ))
 );
 
 create index customer_bookings_customer_starts_at_idx
@@ -74,11 +120,13 @@ create policy customer_bookings_staff_read on public.customer_bookings
   using ((select private.is_member(restaurant_id)));
 
 -------------------------------------------------------------------------------
--- private.booking_contribution: what one booking state adds to its guest's
--- counters: [bookings, covers, cancellations, late cancellations, visits,
--- no-shows]. A state counts as a booking once its covers are known.
+-- private.booking_contribution: what one booking state (its covers, status
+-- and late flag) adds to its guest's counters: [bookings, covers,
+-- cancellations, late cancellations, visits, no-shows]. A state counts as a
+-- booking once its covers are known. Scalars, not the row: a row passed to
+-- a function is flattened and rebuilt on every call.
 -------------------------------------------------------------------------------
-create function private.booking_contribution(b public.customer_bookings)
+create function private.booking_contribution(p_covers integer, p_status text, p_late boolean)
 returns integer[]
 language plpgsql
 immutable
@@ -86,17 +134,17 @@ set search_path = ''
 as $$
 begin
   return array[
-    (b.covers is not null)::int,
-    coalesce(b.covers, 0),
-    coalesce(b.status = 'cancelled', false)::int,
-    coalesce(b.late_cancellation, false)::int,
-    coalesce(b.status = 'completed', false)::int,
-    coalesce(b.status = 'no_show', false)::int
+    (p_covers is not null)::int,
+    coalesce(p_covers, 0),
+    coalesce(p_status = 'cancelled', false)::int,
+    coalesce(p_late, false)::int,
+    coalesce(p_status = 'completed', false)::int,
+    coalesce(p_status = 'no_show', false)::int
   ];
 end
 $$;
 
-revoke all on function private.booking_contribution(public.customer_bookings) from public;
+revoke all on function private.booking_contribution(integer, text, boolean) from public;
 
 -------------------------------------------------------------------------------
 -- private.add_to_profile: moves a profile's counters by a contribution delta.
@@ -105,7 +153,9 @@ revoke all on function private.booking_contribution(public.customer_bookings) fr
 -- customer's booking indexes when one may have shrunk them (p_recount). A
 -- recount first locks the profile, so the read that follows (a statement
 -- of its own, hence a fresh snapshot) sees every booking change committed
--- by a concurrent transaction that updated this profile before.
+-- by a concurrent transaction that updated this profile before. One static
+-- statement per path: a CASE on p_recount around subqueries made the planner
+-- plan the update afresh on every call.
 -------------------------------------------------------------------------------
 create function private.add_to_profile(
   p_customer_id uuid,
@@ -119,9 +169,22 @@ language plpgsql
 set search_path = ''
 as $$
 begin
-  if p_recount then
-    perform from public.customer_profiles p where p.customer_id = p_customer_id for no key update;
+  if not p_recount then
+    update public.customer_profiles p
+    set total_bookings = p.total_bookings + p_delta[1],
+        total_covers = p.total_covers + p_delta[2],
+        total_cancellations = p.total_cancellations + p_delta[3],
+        total_late_cancellations = p.total_late_cancellations + p_delta[4],
+        total_visits = p.total_visits + p_delta[5],
+        total_no_shows = p.total_no_shows + p_delta[6],
+        first_booking_at = least(p.first_booking_at, p_start),
+        last_booking_at = greatest(p.last_booking_at, p_start),
+        last_visit_at = greatest(p.last_visit_at, p_visit),
+        updated_at = now()
+    where p.customer_id = p_customer_id;
+    return;
   end if;
+  perform from public.customer_profiles p where p.customer_id = p_customer_id for no key update;
   update public.customer_profiles p
   set total_bookings = p.total_bookings + p_delta[1],
       total_covers = p.total_covers + p_delta[2],
@@ -129,19 +192,17 @@ begin
       total_late_cancellations = p.total_late_cancellations + p_delta[4],
       total_visits = p.total_visits + p_delta[5],
       total_no_shows = p.total_no_shows + p_delta[6],
-      first_booking_at = case when p_recount
-        then (select min(b.starts_at) from public.customer_bookings b where b.customer_id = p_customer_id)
-        else least(p.first_booking_at, p_start) end,
-      last_booking_at = case when p_recount
-        then (select max(b.starts_at) from public.customer_bookings b where b.customer_id = p_customer_id)
-        else greatest(p.last_booking_at, p_start) end,
-      last_visit_at = case when p_recount
-        then (
-          select max(b.starts_at) from public.customer_bookings b
-          where b.customer_id = p_customer_id and b.status = 'completed'
-        )
-        else greatest(p.last_visit_at, p_visit) end,
+      first_booking_at = d.first_at,
+      last_booking_at = d.last_at,
+      last_visit_at = (
+        select max(b.starts_at) from public.customer_bookings b
+        where b.customer_id = p_customer_id and b.status = 'completed'
+      ),
       updated_at = now()
+  from (
+    select min(b.starts_at) as first_at, max(b.starts_at) as last_at
+    from public.customer_bookings b where b.customer_id = p_customer_id
+  ) d
   where p.customer_id = p_customer_id;
 end
 $$;
@@ -186,42 +247,82 @@ declare
   c_rank constant text[] := array['pending', 'confirmed', 'completed', 'no_show', 'cancelled'];
   v_old public.customer_bookings;
   v_new public.customer_bookings;
+  v_version timestamptz;
+  v_status_version timestamptz;
   v_window interval;
-  -- A version from the future (a wrong clock, a forged row) would freeze the
-  -- booking against every real change: versions are at most now.
-  v_version timestamptz := least(p_version, now());
-  v_status_version timestamptz := least(p_version, now());
-  v_exists boolean;
-  v_visit timestamptz;
   v_was integer[];
   v_is integer[];
+  v_cancelled_at timestamptz;
+  v_starts_at timestamptz;
+  v_late boolean;
 begin
   if p_version is null then
     raise exception using errcode = 'PT400', message = 'invalid_request',
       detail = 'A booking change needs its version.';
   end if;
+  -- A version from the future (a wrong clock, a forged row) would freeze the
+  -- booking against every real change: versions are at most now.
+  v_version := least(p_version, now());
+  v_status_version := case when p_status_is_default then '-infinity' else v_version end;
 
   select * into v_old from public.customer_bookings b
   where b.restaurant_id = p_restaurant_id and b.booking_id = p_booking_id
   for update;
-  v_exists := found;
-  if not v_exists then
-    v_old := null;
-    v_new.restaurant_id := p_restaurant_id;
-    v_new.booking_id := p_booking_id;
-    v_new.customer_id := p_customer_id;
-    v_new.late_cancellation := false;
-    v_new.recorded_at := now();
-    v_new.updated_at := now();
-  else
-    v_new := v_old;
-    if v_old.covers is null and p_covers is not null and p_customer_id is not null then
-      v_new.customer_id := p_customer_id;
+
+  if not found then
+    -- First delivery of this booking (the hot path): its state is the
+    -- delivery itself, and the profile only grows. Scalars, not the row
+    -- variable: this path runs on every new booking. A new booking without a
+    -- start is dated by its version until a start arrives ('-infinity' as
+    -- version lets any real start win).
+    v_cancelled_at := case when p_status = 'cancelled' then coalesce(p_cancelled_at, v_status_version) end;
+    v_starts_at := coalesce(p_starts_at, case when p_covers is not null then v_version end);
+    v_late := false;
+    if p_status = 'cancelled' and p_starts_at is not null then
+      select r.late_cancellation_window into v_window from public.restaurants r where r.id = p_restaurant_id;
+      v_late := v_cancelled_at > p_starts_at - v_window;
     end if;
+    insert into public.customer_bookings (
+      restaurant_id, booking_id, customer_id, status, cancelled_at, status_version,
+      covers, covers_version, starts_at, starts_at_version, late_cancellation
+    ) values (
+      p_restaurant_id, p_booking_id, p_customer_id, p_status, v_cancelled_at,
+      case when p_status is not null then v_status_version end,
+      p_covers, case when p_covers is not null then v_version end,
+      v_starts_at,
+      case when p_starts_at is not null then v_version when p_covers is not null then '-infinity' end,
+      v_late
+    );
+    -- The host's booking row, when it has one, now points at its customer.
+    update public.bookings b
+    set customer_id = p_customer_id
+    where b.id = p_booking_id and b.restaurant_id = p_restaurant_id and b.customer_id is null;
+    customer_id := p_customer_id;
+    recorded := p_covers is not null;
+    applied := true;
+    v_is := private.booking_contribution(p_covers, p_status, v_late);
+    -- add_to_profile's growing statement, inline: a call costs as much as it.
+    update public.customer_profiles p
+    set total_bookings = p.total_bookings + v_is[1],
+        total_covers = p.total_covers + v_is[2],
+        total_cancellations = p.total_cancellations + v_is[3],
+        total_late_cancellations = p.total_late_cancellations + v_is[4],
+        total_visits = p.total_visits + v_is[5],
+        total_no_shows = p.total_no_shows + v_is[6],
+        first_booking_at = least(p.first_booking_at, v_starts_at),
+        last_booking_at = greatest(p.last_booking_at, v_starts_at),
+        last_visit_at = greatest(p.last_visit_at, case when p_status = 'completed' then v_starts_at end),
+        updated_at = now()
+    where p.customer_id = p_customer_id;
+    return;
   end if;
 
-  if p_status_is_default then
-    v_status_version := '-infinity';
+  -- A known booking: each field takes the newer version. A state known
+  -- only from a cancellation (no covers yet) belongs to the customer of the
+  -- booking when it arrives: it moves there.
+  v_new := v_old;
+  if v_old.covers is null and p_covers is not null and p_customer_id is not null then
+    v_new.customer_id := p_customer_id;
   end if;
   if p_status is not null and (
     v_new.status_version is null
@@ -254,14 +355,10 @@ begin
     v_new.starts_at := p_starts_at;
     v_new.starts_at_version := v_version;
   end if;
-
-  -- A new booking without a start is dated by its version until a start
-  -- arrives; '-infinity' as version lets any real start win.
   if v_new.starts_at is null and v_new.covers is not null then
     v_new.starts_at := v_version;
     v_new.starts_at_version := '-infinity';
   end if;
-
   -- Late only against a start someone gave, not the recording time; the
   -- window is read only for a cancelled booking.
   v_new.late_cancellation := false;
@@ -273,13 +370,10 @@ begin
   customer_id := v_new.customer_id;
   previous_status := v_old.status;
   recorded := v_new.covers is not null and v_old.covers is null;
-  applied := not v_exists
-    or (v_new.customer_id, v_new.status, v_new.cancelled_at, v_new.covers, v_new.starts_at, v_new.late_cancellation)
-      is distinct from
-      (v_old.customer_id, v_old.status, v_old.cancelled_at, v_old.covers, v_old.starts_at, v_old.late_cancellation);
-  if not v_exists then
-    insert into public.customer_bookings values (v_new.*);
-  elsif v_new is distinct from v_old then
+  applied := (v_new.customer_id, v_new.status, v_new.cancelled_at, v_new.covers, v_new.starts_at, v_new.late_cancellation)
+    is distinct from
+    (v_old.customer_id, v_old.status, v_old.cancelled_at, v_old.covers, v_old.starts_at, v_old.late_cancellation);
+  if v_new is distinct from v_old then
     -- Versions move even when values do not, so an older delivery arriving
     -- later still loses.
     v_new.updated_at := case when applied then now() else v_old.updated_at end;
@@ -290,36 +384,32 @@ begin
         late_cancellation = v_new.late_cancellation, updated_at = v_new.updated_at
     where b.restaurant_id = p_restaurant_id and b.booking_id = p_booking_id;
   end if;
-
   if not applied then
     return;
   end if;
-  v_visit := case when v_new.status = 'completed' then v_new.starts_at end;
-  if v_old.customer_id is distinct from v_new.customer_id then
-    -- New, or moved: out of the old owner's numbers, into the new one's.
-    if v_old.customer_id is not null then
-      v_was := private.booking_contribution(v_old);
-      perform private.add_to_profile(
-        v_old.customer_id,
-        array[-v_was[1], -v_was[2], -v_was[3], -v_was[4], -v_was[5], -v_was[6]],
-        true
-      );
-    end if;
+  v_was := private.booking_contribution(v_old.covers, v_old.status, v_old.late_cancellation);
+  v_is := private.booking_contribution(v_new.covers, v_new.status, v_new.late_cancellation);
+  if v_old.customer_id <> v_new.customer_id then
+    -- Moved: out of the old owner's numbers, into the new one's.
     perform private.add_to_profile(
-      customer_id, private.booking_contribution(v_new), false, v_new.starts_at, v_visit
+      v_old.customer_id,
+      array[-v_was[1], -v_was[2], -v_was[3], -v_was[4], -v_was[5], -v_was[6]],
+      true
+    );
+    perform private.add_to_profile(
+      v_new.customer_id, v_is, false, v_new.starts_at,
+      case when v_new.status = 'completed' then v_new.starts_at end
     );
   else
     -- The dates only grow unless the start moved or a visit was taken back.
-    v_was := private.booking_contribution(v_old);
-    v_is := private.booking_contribution(v_new);
     perform private.add_to_profile(
-      customer_id,
+      v_new.customer_id,
       array[v_is[1] - v_was[1], v_is[2] - v_was[2], v_is[3] - v_was[3],
             v_is[4] - v_was[4], v_is[5] - v_was[5], v_is[6] - v_was[6]],
       v_old.starts_at is distinct from v_new.starts_at
         or (v_old.status = 'completed' and v_new.status is distinct from 'completed'),
       v_new.starts_at,
-      v_visit
+      case when v_new.status = 'completed' then v_new.starts_at end
     );
   end if;
 end
@@ -483,26 +573,10 @@ drop function private.record_booking(uuid, uuid, uuid, integer, timestamptz);
 drop function private.record_cancellation(uuid, uuid, uuid, timestamptz);
 drop table public.customer_booking_events;
 
--- A recorded booking links the host's row to its customer, as before.
-create trigger link_booking_to_customer
-  after insert on public.customer_bookings
-  for each row
-  execute function private.link_booking_to_customer();
-
-create or replace function private.link_booking_to_customer()
-returns trigger
-language plpgsql
-set search_path = ''
-as $$
-begin
-  update public.bookings b
-  set customer_id = new.customer_id
-  where b.id = new.booking_id
-    and b.restaurant_id = new.restaurant_id
-    and b.customer_id is null;
-  return null;
-end
-$$;
+-- A recorded booking links the host's row to its customer, as before: in
+-- private.apply_booking, where a booking's state is first written (a row
+-- trigger cost as much as the rest of that insert).
+drop function private.link_booking_to_customer();
 
 -------------------------------------------------------------------------------
 -- The reference public.bookings: updated_at moves on every update (it is the

@@ -106,16 +106,22 @@ where e.at is not null;
 -------------------------------------------------------------------------------
 -- private.consent_state: a channel's latest event (null when none).
 -------------------------------------------------------------------------------
+-- plpgsql, not sql: a sql function with a SET clause is planned on every call.
 create function private.consent_state(p_customer_id uuid, p_channel text)
 returns public.consent_events
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-  select e.* from public.consent_events e
+declare
+  v_latest public.consent_events;
+begin
+  select e.* into v_latest from public.consent_events e
   where e.customer_id = p_customer_id and e.channel = p_channel
   order by e.occurred_at desc, e.action desc
-  limit 1
+  limit 1;
+  return v_latest;
+end
 $$;
 
 revoke all on function private.consent_state(uuid, text) from public;
@@ -237,13 +243,16 @@ revoke all on function private.record_consent(uuid, uuid, text, boolean, text, t
   from public;
 
 -- private.actor: who acts, as the history records it.
+-- (plpgsql, not sql: a sql function with a SET clause is planned on every call.)
 create function private.actor(p_claims jsonb)
 returns text
-language sql
+language plpgsql
 immutable
 set search_path = ''
 as $$
-  select case when p_claims ->> 'role' = 'authenticated' then p_claims ->> 'sub' else 'service' end
+begin
+  return case when p_claims ->> 'role' = 'authenticated' then p_claims ->> 'sub' else 'service' end;
+end
 $$;
 
 revoke all on function private.actor(jsonb) from public;

@@ -55,12 +55,7 @@ export type Database = {
         Returns: string;
       };
       "booking_contribution": {
-        Args: {
-          "b": Omit<
-            Database["public"]["Tables"]["customer_bookings"]["Row"],
-            Database["public"]["Tables"]["customer_bookings"]["ComputedFields"]
-          >;
-        };
+        Args: { "p_covers": number; "p_late": boolean; "p_status": string };
         Returns: (number)[];
       };
       "booking_json": {
@@ -71,6 +66,19 @@ export type Database = {
           >;
         };
         Returns: Json;
+      };
+      "booking_state_valid": {
+        Args: {
+          "p_cancelled_at": string;
+          "p_covers": number;
+          "p_covers_version": string;
+          "p_late": boolean;
+          "p_starts_at": string;
+          "p_starts_at_version": string;
+          "p_status": string;
+          "p_status_version": string;
+        };
+        Returns: boolean;
       };
       "booking_update": {
         Args: {
@@ -213,7 +221,10 @@ export type Database = {
         Returns: string;
       };
       "install_booking_webhooks": { Args: Record<PropertyKey, never>; Returns: boolean };
+      "is_clean_text": { Args: { "p_max_length": number; "p_value": string }; Returns: boolean };
+      "is_e164": { Args: { "p_value": string }; Returns: boolean };
       "is_member": { Args: { "p_restaurant_id": string }; Returns: boolean };
+      "is_normalized_email": { Args: { "p_value": string }; Returns: boolean };
       "lock_booking": {
         Args: { "p_booking_id": string; "p_restaurant_id": string };
         Returns: undefined;

@@ -179,7 +179,7 @@ export async function callFunction<F extends FunctionName>(
       const last = Array.isArray(result) ? result[result.length - 1] : result;
       return last.rows[0].result;
     } catch (error) {
-      broken = isConnectionLost(error) ? error : undefined;
+      broken = isConnectionDead(error) ? error : undefined;
       throw error;
     } finally {
       // A connection that failed is destroyed rather than reused.
@@ -272,6 +272,18 @@ function isConnectionLost(error: unknown): boolean {
   const message = (error as PgLikeError | null)?.message ?? "";
   return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/
     .test(message);
+}
+
+/**
+ * True when the connection that raised `error` cannot serve another call: the
+ * socket is gone, or the server ended the session (57P0x, class 08). The
+ * server's error message arrives before the socket closes, so the pool would
+ * otherwise take the connection back as healthy and hand it to the next call.
+ */
+function isConnectionDead(error: unknown): boolean {
+  const code = errorCode(error);
+  return code === "CONNECTION_LOST" || code === "ECONNRESET" || code === "EPIPE" ||
+    code?.startsWith("57P") === true || code?.startsWith("08") === true;
 }
 
 /** The SQLSTATE of a driver error (or a socket/driver code), normalized. */
