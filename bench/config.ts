@@ -22,7 +22,7 @@ export interface BenchConfig {
   workloads: WorkloadName[];
   /** Git ref rerun side by side, or null (BENCH_BASELINE=none). */
   baselineRef: string | null;
-  /** What to run: loopback, network, pgbench, cold, rights, merge (BENCH_SECTIONS, comma-separated; all by default). */
+  /** What to run: loopback, network, pgbench, cold, rights, merge, instances (BENCH_SECTIONS, comma-separated; all by default). */
   sections: Set<Section>;
   /** Process starts per cold-start figure. */
   coldRuns: number;
@@ -32,7 +32,15 @@ export interface BenchConfig {
   concurrency: number[];
 }
 
-export const SECTIONS = ["loopback", "network", "pgbench", "cold", "rights", "merge"] as const;
+export const SECTIONS = [
+  "loopback",
+  "network",
+  "pgbench",
+  "cold",
+  "rights",
+  "merge",
+  "instances",
+] as const;
 export type Section = (typeof SECTIONS)[number];
 
 type Env = { get(name: string): string | undefined };

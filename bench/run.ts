@@ -14,6 +14,7 @@ import { coldStarts } from "./cold_start.ts";
 import { readConfig } from "./config.ts";
 import { openDatabases } from "./databases.ts";
 import { startDriver } from "./driver.ts";
+import { instances, instancesTables, renderInstancesChart } from "./instances.ts";
 import { pgbench } from "./pgbench.ts";
 import { signHs256 } from "./process.ts";
 import { startProxy } from "./proxy.ts";
@@ -86,6 +87,9 @@ try {
   const cold = sections.has("cold") ? await coldStarts({ config, databases }, sides) : null;
   const guestRights = sections.has("rights") ? await rights(config, databases, token) : null;
   const merging = sections.has("merge") ? await merges(config, databases) : null;
+  const manyInstances = sections.has("instances")
+    ? await instances(config, databases, token)
+    : null;
 
   const report = renderReport({
     version,
@@ -100,7 +104,8 @@ try {
     pgbench: pgbenchResults,
     cold,
   }) + (guestRights ? "\n" + rightsTables(guestRights).join("\n") : "") +
-    (merging ? "\n" + mergeTables(merging).join("\n") : "");
+    (merging ? "\n" + mergeTables(merging).join("\n") : "") +
+    (manyInstances ? "\n" + instancesTables(manyInstances).join("\n") : "");
   console.log(report);
 
   const out = (file: string) => `${config.root}bench/${file}`;
@@ -118,6 +123,7 @@ try {
         cold,
         rights: guestRights,
         merge: merging,
+        instances: manyInstances,
       },
       null,
       2,
@@ -134,6 +140,10 @@ try {
   if (network) {
     await Deno.writeTextFile(out("latency-network.svg"), renderChart(current(network)));
     written.push("bench/latency-network.svg");
+  }
+  if (manyInstances && manyInstances.rows.length > 0) {
+    await Deno.writeTextFile(out("instances.svg"), renderInstancesChart(manyInstances));
+    written.push("bench/instances.svg");
   }
   console.log(`\nwrote ${written.join(" and ")}`);
 } finally {

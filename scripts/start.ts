@@ -1,6 +1,9 @@
 // `npm start`: the local stack in one command. Postgres (SUPABASE_DB_URL or
 // embedded), bootstrap + migrations (Supabase CLI) + seed, then every
 // function of supabase/config.toml at http://127.0.0.1:54321/functions/v1/.
+// POOLER=1: the functions reach Postgres through PgBouncer in transaction
+// mode on POOLER_PORT (54329), as hosted functions reach it through
+// Supavisor; migrations still go direct.
 import { spawnSync } from "node:child_process";
 import { prepareDatabase } from "./lib/database.ts";
 import { signJwt } from "./lib/jwt.ts";
@@ -8,6 +11,7 @@ import { functionEnv, localKeys } from "./lib/keys.ts";
 import { main } from "./lib/main.ts";
 import { assertPortFree } from "./lib/net.ts";
 import { type Cluster, ensurePostgres } from "./lib/postgres.ts";
+import { type PgBouncer, startPgBouncer } from "./lib/pgbouncer.ts";
 import { type StartedServer, startServer } from "./lib/server.ts";
 
 const PORT = Number(Deno.env.get("PORT") ?? 54321);
@@ -16,6 +20,8 @@ const DEMO_RESTAURANT = "00000000-0000-4000-8000-000000000001";
 const DEMO_STAFF = "00000000-0000-4000-8000-0000000000aa";
 // LOCAL_DATA names the folder under .local/ (the smoke test uses its own).
 const DATA = Deno.env.get("LOCAL_DATA") ?? "postgres";
+const POOLER = Deno.env.get("POOLER") === "1";
+const POOLER_PORT = Number(Deno.env.get("POOLER_PORT") ?? 54329);
 
 /** The command that runs the example with the Node.js on PATH (see README: Node versions). */
 function exampleCommand(): string {
@@ -31,13 +37,16 @@ await main(async () => {
   assertPortFree(PORT, "PORT", "the functions", "npm start");
   const embedded = !Deno.env.get("SUPABASE_DB_URL");
   if (embedded) assertPortFree(DB_PORT, "DB_PORT", "the embedded PostgreSQL", "npm start");
+  if (POOLER) assertPortFree(POOLER_PORT, "POOLER_PORT", "PgBouncer", "POOLER=1 npm start");
 
   let db: Cluster | null = null;
+  let pooler: PgBouncer | null = null;
   let server: StartedServer | null = null;
   let stopping: Promise<void> | null = null;
   const stop = () =>
     stopping ??= (async () => {
       await server?.stop();
+      await pooler?.stop();
       await db?.stop();
     })();
   const stopped = new Promise<number>((resolve) => {
@@ -57,10 +66,20 @@ await main(async () => {
     // transaction pooler refuses): SUPABASE_DB_DIRECT_URL when the functions'
     // URL goes through one.
     await prepareDatabase(Deno.env.get("SUPABASE_DB_DIRECT_URL") ?? db.url);
+    if (POOLER) {
+      pooler = await startPgBouncer({
+        target: db.url,
+        port: POOLER_PORT,
+        portVariable: "POOLER_PORT",
+        command: "POOLER=1 npm start",
+        poolSize: Number(Deno.env.get("POOLER_POOL_SIZE") ?? 15),
+        maxClientConn: 200,
+      });
+    }
     const keys = await localKeys(Deno.env.get("SUPABASE_JWT_SECRET"));
     server = await startServer({
       args: ["scripts/serve.ts"],
-      env: functionEnv({ dbUrl: db.url, port: PORT, keys }),
+      env: functionEnv({ dbUrl: pooler?.url ?? db.url, port: PORT, keys }),
       port: PORT,
       // Its log lines go to this terminal; it is ready once it answers.
       ready: { method: "OPTIONS" },
@@ -76,7 +95,12 @@ await main(async () => {
     console.log(`
 Customers module — local stack
   Functions        http://127.0.0.1:${PORT}/functions/v1/{customers-upsert,customer-cancel}
-  Database         ${db.url}${db.embedded ? `  (embedded, data in ${db.dataDir})` : ""}
+  Database         ${db.url}${db.embedded ? `  (embedded, data in ${db.dataDir})` : ""}${
+      pooler
+        ? `\n  Pooler           ${pooler.url}  (PgBouncer, transaction mode, ${pooler.poolSize} ` +
+          `server connections; the functions connect here)`
+        : ""
+    }
   API URL          http://127.0.0.1:${PORT}
   publishable key  ${keys.publishableKey}
   secret key       ${keys.secretKey}

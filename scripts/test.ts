@@ -3,10 +3,15 @@
 // types fresh, supabase db lint, deno fmt/lint/check, then the Deno suite
 // (unit, SQL, end-to-end over HTTP, hardening slices). Ends with
 // "tests: N passed, N failed".
+// When pgbouncer is installed, the end-to-end files and the SQL concurrency
+// file run a second time with the functions' connections going through
+// PgBouncer in transaction mode (hosted Supabase's Supavisor stand-in); a
+// missing pgbouncer is a printed note, or a failure with REQUIRE_POOLER=1.
 //   npm test -- [--only-tests] [filter]
 import { runSql, supabaseCli } from "./lib/database.ts";
 import { LOCAL_JWT_SECRET } from "./lib/jwt.ts";
 import { main, UserError } from "./lib/main.ts";
+import { findPgBouncer, poolerRequired, startPgBouncer } from "./lib/pgbouncer.ts";
 import { DENO } from "./lib/paths.ts";
 import { runStep } from "./lib/run.ts";
 import { testCluster, withFreshDatabase } from "./lib/testdb.ts";
@@ -52,6 +57,64 @@ async function lintDatabase(url: string) {
   if (lint.status !== 0) failures++;
 }
 
+/** Add a `deno test` run's summary to the totals. */
+function count(result: { code: number; out: string }) {
+  const summary = /(\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/.exec(
+    result.out.replace(ANSI, ""),
+  );
+  if (summary) {
+    passed += Number(summary[1]);
+    failed += Number(summary[2]);
+  } else if (result.code !== 0) {
+    failed += 1;
+  }
+}
+
+/** The files of the pooler pass: end-to-end over HTTP, and the SQL concurrency suite. */
+function poolerFiles(filter: string[]): string[] {
+  const files = [...Deno.readDirSync("tests")]
+    .map((e) => `tests/${e.name}`)
+    .filter((f) => /^tests\/(e2e_.*|sql_concurrency)\.test\.ts$/.test(f))
+    .sort();
+  if (filter.length === 0) return files;
+  return files.filter((f) => filter.some((x) => f.includes(x.replace(/^\.\//, ""))));
+}
+
+/**
+ * The end-to-end and concurrency slices again, the product's connections
+ * through PgBouncer (transaction mode) in front of the same database.
+ */
+async function poolerPass(url: string, filter: string[], env: Record<string, string>) {
+  const files = poolerFiles(filter);
+  if (files.length === 0) return;
+  if (!findPgBouncer()) {
+    console.log("\n== deno test through PgBouncer (transaction mode)");
+    if (poolerRequired()) {
+      failures++;
+      console.log("FAILED: pgbouncer is required (REQUIRE_POOLER=1) but not installed");
+    } else {
+      console.log(
+        "skipped: pgbouncer is not installed (apt-get install pgbouncer); " +
+          "the end-to-end and concurrency slices ran directly only",
+      );
+    }
+    return;
+  }
+  const pooler = await startPgBouncer({ target: url, poolSize: 20, maxClientConn: 400 });
+  try {
+    count(
+      await step(
+        `deno test through PgBouncer (transaction mode, ${pooler.url})`,
+        DENO,
+        ["test", "-A", "--no-prompt", ...files],
+        { ...env, TEST_POOLER_URL: pooler.url },
+      ),
+    );
+  } finally {
+    await pooler.stop();
+  }
+}
+
 await main(async () => {
   try {
     await withFreshDatabase(
@@ -77,19 +140,9 @@ await main(async () => {
           ]);
         }
         const filter = args.filter((a) => !a.startsWith("--"));
-        const result = await step("deno test", DENO, ["test", "-A", "--no-prompt", ...filter], {
-          TEST_DB_URL: url,
-          SUPABASE_JWT_SECRET: LOCAL_JWT_SECRET,
-        });
-        const summary = /(\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/.exec(
-          result.out.replace(ANSI, ""),
-        );
-        if (summary) {
-          passed = Number(summary[1]);
-          failed = Number(summary[2]);
-        } else if (result.code !== 0) {
-          failed = 1;
-        }
+        const env = { TEST_DB_URL: url, SUPABASE_JWT_SECRET: LOCAL_JWT_SECRET };
+        count(await step("deno test", DENO, ["test", "-A", "--no-prompt", ...filter], env));
+        await poolerPass(url, filter, env);
       },
     );
   } catch (error) {

@@ -11,6 +11,14 @@ export type Sql = postgres.Sql;
 
 export const DB_URL = Deno.env.get("TEST_DB_URL") ?? "";
 if (!DB_URL) throw new Error("TEST_DB_URL is not set: run the suite with `npm test`");
+/**
+ * What the product connects to: the same database through PgBouncer in
+ * transaction mode when `npm test` runs its pooler pass (TEST_POOLER_URL),
+ * else directly. Setup and checks (adminSql) always go direct.
+ */
+export const PRODUCT_DB_URL = Deno.env.get("TEST_POOLER_URL") || DB_URL;
+/** True in the pooler pass of `npm test`. */
+export const THROUGH_POOLER = PRODUCT_DB_URL !== DB_URL;
 
 export const JWT_SECRET = Deno.env.get("SUPABASE_JWT_SECRET") ?? LOCAL_JWT_SECRET;
 export const SECRET_KEY = "sb_secret_test_key_for_the_suite_0001";
@@ -32,7 +40,7 @@ export function adminSql(): Sql {
  * opened and ended by hooks like `adminSql`.
  */
 export function testDb(max = 4): Db {
-  return createDb(DB_URL, { max });
+  return createDb(PRODUCT_DB_URL, { max });
 }
 
 /** Run `fn` with an owner pool of its own, ended when `fn` settles. */
@@ -123,7 +131,7 @@ export function startServer(
     ...options,
     args: ["scripts/serve.ts"],
     env: {
-      SUPABASE_DB_URL: DB_URL,
+      SUPABASE_DB_URL: PRODUCT_DB_URL,
       SUPABASE_URL: "http://127.0.0.1:9",
       SUPABASE_JWT_SECRET: JWT_SECRET,
       SUPABASE_SECRET_KEYS: JSON.stringify({ default: SECRET_KEY }),
@@ -175,6 +183,29 @@ export async function withDatabaseBefore<T>(
     });
   } finally {
     await old.end({ timeout: 1 });
+    await admin.unsafe(`drop database ${name} with (force)`);
+    await admin.end({ timeout: 1 });
+  }
+}
+
+/** A database of its own with every migration applied (as SQL files), dropped afterwards. */
+export async function withMigratedDatabase<T>(fn: (url: string) => Promise<T>): Promise<T> {
+  const admin = adminSql();
+  const name = `migrated_${crypto.randomUUID().replaceAll("-", "")}`;
+  await admin.unsafe(`create database ${name}`);
+  const url = new URL(DB_URL);
+  url.pathname = `/${name}`;
+  const db = postgres(url.href, { prepare: false, max: 1, onnotice: () => {} });
+  try {
+    const dir = new URL("../supabase/", import.meta.url);
+    const files = [...Deno.readDirSync(new URL("migrations/", dir))].map((e) => e.name).sort();
+    for (const file of ["local/bootstrap.sql", ...files.map((f) => `migrations/${f}`)]) {
+      await db.unsafe(await Deno.readTextFile(new URL(file, dir)));
+    }
+    await db.end({ timeout: 1 });
+    return await fn(url.href);
+  } finally {
+    await db.end({ timeout: 1 });
     await admin.unsafe(`drop database ${name} with (force)`);
     await admin.end({ timeout: 1 });
   }

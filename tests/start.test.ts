@@ -3,6 +3,7 @@
 // (examples/invoke.mjs, supabase-js on Node) runs as pasted; Ctrl-C stops
 // everything; a second start keeps the data; a taken port is one sentence.
 import { freePort } from "../scripts/lib/net.ts";
+import { findPgBouncer } from "../scripts/lib/pgbouncer.ts";
 import { clusterDataDir } from "../scripts/lib/postgres.ts";
 import { assert, assertEquals } from "./assert.ts";
 
@@ -19,9 +20,13 @@ interface Started {
 }
 
 /** `npm start` as a user runs it, on ports of its own; resolves once its banner is out or it exited. */
-async function start(ports: { port: number; dbPort: number }): Promise<Started> {
+async function start(
+  ports: { port: number; dbPort: number },
+  extra: Record<string, string> = {},
+): Promise<Started> {
   const env = {
     ...Deno.env.toObject(),
+    ...extra,
     PORT: String(ports.port),
     DB_PORT: String(ports.dbPort),
     LOCAL_DATA: DATA,
@@ -117,6 +122,25 @@ Deno.test("npm start: the printed example runs, Ctrl-C stops everything, the dat
     2,
   ]);
   assertEquals((await second.stop()).code, 0);
+});
+
+Deno.test({
+  name: "POOLER=1 npm start: the functions reach Postgres through PgBouncer (transaction mode)",
+  ignore: !findPgBouncer(),
+  async fn() {
+    const ports = { port: freePort(), dbPort: freePort() };
+    const poolerPort = freePort();
+    const run = await start(ports, { POOLER: "1", POOLER_PORT: String(poolerPort) });
+    const banner = run.output();
+    assert(
+      new RegExp(`Pooler\\s+postgresql://postgres@127\\.0\\.0\\.1:${poolerPort}/postgres\\s`)
+        .test(banner),
+      `the banner names the pooler:\n${banner}`,
+    );
+    const one = await runPrintedExample(banner);
+    assertEquals(one.data.customer.email, "ada@example.com");
+    assertEquals((await run.stop()).code, 0);
+  },
 });
 
 for (const taken of ["PORT", "DB_PORT"] as const) {

@@ -37,10 +37,15 @@ type Env = { get(name: string): string | undefined };
 
 let shared: Db | null = null;
 
-/** The isolate's pool, created on first use from SUPABASE_DB_URL and DB_* settings. */
+/**
+ * The isolate's pool, created on first use from DB_POOLER_URL (a transaction
+ * pooler's URL: hosted projects cannot set SUPABASE_-prefixed secrets, and
+ * their SUPABASE_DB_URL is the direct connection), else SUPABASE_DB_URL, and
+ * the DB_* settings.
+ */
 export function getDb(env: Env = Deno.env): Db {
   if (shared) return shared;
-  const url = env.get("SUPABASE_DB_URL");
+  const url = env.get("DB_POOLER_URL") || env.get("SUPABASE_DB_URL");
   if (!url) throw new Error("SUPABASE_DB_URL is not set");
   const number = (name: string) => {
     const value = env.get(name);
