@@ -2,6 +2,7 @@
 // verifies — another secret, a swapped guest, another restaurant or channel,
 // truncation or a flipped character.
 import { assertEquals } from "./assert.ts";
+import { mintUnsubscribe } from "../supabase/functions/_shared/consent.ts";
 import { mintToken, verifyToken } from "../supabase/functions/_shared/consent_token.ts";
 
 const SECRET = "consent-secret-for-the-suite-0123456789";
@@ -38,4 +39,27 @@ Deno.test("forged, swapped, truncated or tampered tokens do not verify", () => {
     "not a token",
   ];
   for (const t of forged) assertEquals(verifyToken(SECRET, t), null, t);
+});
+
+Deno.test("a minted link is on CONSENT_LINK_BASE_URL when set (a custom domain serves its page), else SUPABASE_URL", () => {
+  const service = { role: "service_role" };
+  const env = (vars: Record<string, string>) =>
+    new Map(Object.entries({ CONSENT_TOKEN_SECRET: SECRET, ...vars }));
+  const onDomain = mintUnsubscribe(
+    env({
+      SUPABASE_URL: "https://ref.supabase.co",
+      CONSENT_LINK_BASE_URL: "https://api.example.com/",
+    }),
+    service,
+    claim,
+  );
+  assertEquals(
+    onDomain.url,
+    `https://api.example.com/functions/v1/customer-consent?token=${onDomain.token}`,
+  );
+  const plain = mintUnsubscribe(env({ SUPABASE_URL: "https://ref.supabase.co" }), service, claim);
+  assertEquals(
+    plain.url,
+    `https://ref.supabase.co/functions/v1/customer-consent?token=${plain.token}`,
+  );
 });

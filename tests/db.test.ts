@@ -28,15 +28,17 @@ Deno.test.afterEach(async () => {
 const upsert = (restaurantId: string, email: string) =>
   upsertCustomer(db, claims.service as Claims, { restaurantId, email, marketingOptIn: false });
 
-/** Resolves once one of the product's connections waits on a lock (observed). */
+/** Resolves once one of the product's connections waits on a lock (observed, at most 10 s). */
 async function aCallWaitsOnALock() {
-  for (;;) {
+  const until = performance.now() + 10_000;
+  while (performance.now() < until) {
     const [{ waiting }] = await sql`
       select count(*)::int as waiting from pg_stat_activity
       where application_name = 'customers-module' and wait_event_type = 'Lock'`;
     if (waiting > 0) return;
     await new Promise((r) => setTimeout(r, 10));
   }
+  throw new Error("the call never waited on the held lock");
 }
 
 Deno.test("a connection terminated by the server (57P01) is dropped, not reused", async () => {

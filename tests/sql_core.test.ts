@@ -460,6 +460,30 @@ Deno.test("CHECK constraints refuse non-canonical contacts from any path", async
   );
 });
 
+Deno.test("the CHECK validators mean the same in a session with standard_conforming_strings off", async () => {
+  const restaurantId = await createRestaurant(sql);
+  // A connection of its own whose first use of the validators is with the
+  // setting off (a body is parsed with the session's setting, then kept).
+  const c = await sql.reserve();
+  try {
+    await c`set standard_conforming_strings = off`;
+    const [r] = await c`
+      select private.is_normalized_email('a@b!c') as dotless,
+             private.is_e164('+12025550123') as e164,
+             private.is_clean_text(${"Lost\tGuest"}, 200) as tab,
+             private.fold_name('Émile  Zoë') as folded`;
+    assertEquals(r, { dotless: false, e164: true, tab: false, folded: "emile zoe" });
+    await assertRejects(
+      () =>
+        c`insert into public.customers (restaurant_id, email, email_normalized)
+          values (${restaurantId}, 'x@b!c', 'x@b!c')`,
+      (e: { code?: string }) => e.code === "23514",
+    );
+  } finally {
+    c.release();
+  }
+});
+
 Deno.test("CHECK constraints are Unicode-aware whatever the database locale, and refuse control characters", async () => {
   const restaurantId = await createRestaurant(sql);
   const nfd = "jose\u0301@example.com";

@@ -250,6 +250,21 @@ Deno.test("a version from the future is taken as now: it cannot freeze a booking
   assertEquals(await drift(restaurantId), []);
 });
 
+Deno.test("a version of -infinity or infinity is refused: only the state itself uses the weakest version", async () => {
+  const restaurantId = await createRestaurant(sql);
+  const id = crypto.randomUUID();
+  for (const version of ["-infinity", "infinity"]) {
+    await assertRejects(
+      () => book(restaurantId, "inf@example.com", id, version, { status: "cancelled", covers: 2 }),
+      (e: { code?: string }) => e.code === "PT400",
+      version,
+    );
+  }
+  const [{ n }] = await sql`
+    select count(*)::int as n from public.customer_bookings where restaurant_id = ${restaurantId}`;
+  assertEquals(n, 0);
+});
+
 Deno.test("booking_update: an unknown booking is booking_not_found; bad values are refused", async () => {
   const restaurantId = await createRestaurant(sql);
   await assertRejects(

@@ -51,12 +51,16 @@ create index restaurant_memberships_user_id_idx
 -- on every insert or update, which for these regular expressions cost more
 -- than the rest of creating a guest; a function's body is compiled once per
 -- connection. They are pure, and executable by everyone: a CHECK runs with
--- the rights of whoever writes the row.
+-- the rights of whoever writes the row. Each sets standard_conforming_strings:
+-- a body is parsed with the calling session's setting, and with it off the
+-- backslashes of these patterns would mean something else (for as long as
+-- that connection lives).
 create function private.is_clean_text(p_value text, p_max_length integer)
 returns boolean
 language plpgsql
 immutable
 set search_path = ''
+set standard_conforming_strings = on
 as $$
 begin
   return p_value is null
@@ -74,6 +78,7 @@ returns boolean
 language plpgsql
 immutable
 set search_path = ''
+set standard_conforming_strings = on
 as $$
 begin
   return p_value is null
@@ -95,6 +100,7 @@ returns boolean
 language plpgsql
 immutable
 set search_path = ''
+set standard_conforming_strings = on
 as $$
 begin
   return p_value is null or p_value ~ '^\+[1-9][0-9]{6,14}$';
@@ -402,7 +408,7 @@ revoke all on function private.lock_contacts(uuid, text, text) from public;
 -- private.lock_booking: serializes everything that records events of one
 -- booking, so a booking and its cancellation racing from two requests agree
 -- on the booking's customer. plpgsql, not sql: a sql function with a SET
--- clause is parsed and planned again on every call.
+-- clause is parsed and planned again on every call (before PostgreSQL 18).
 create function private.lock_booking(p_restaurant_id uuid, p_booking_id uuid)
 returns void
 language plpgsql

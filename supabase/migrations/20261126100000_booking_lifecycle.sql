@@ -236,9 +236,11 @@ declare
   v_start timestamptz;
   v_visit timestamptz;
 begin
-  if p_version is null then
+  -- '-infinity' is the weakest version the state itself uses (a start never
+  -- given, a status only assumed): a delivery may not claim it, nor infinity.
+  if p_version is null or not isfinite(p_version) then
     raise exception using errcode = 'PT400', message = 'invalid_request',
-      detail = 'A booking change needs its version.';
+      detail = 'A booking change needs its version, a finite time.';
   end if;
   -- A version from the future (a wrong clock, a forged row) would freeze the
   -- booking against every real change: versions are at most now.

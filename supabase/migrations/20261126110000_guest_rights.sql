@@ -77,7 +77,7 @@ $$;
 revoke all on function private.authorize_manager(jsonb, uuid) from public;
 
 -- private.customer_json gains erasedAt (null for a live guest). plpgsql: a
--- sql function called from plpgsql is planned again on every call.
+-- sql function called from plpgsql is planned again on every call (before 18).
 create or replace function private.customer_json(c public.customers, p public.customer_profiles)
 returns jsonb
 language plpgsql

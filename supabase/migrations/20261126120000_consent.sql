@@ -106,7 +106,7 @@ where e.at is not null;
 -------------------------------------------------------------------------------
 -- private.consent_state: a channel's latest event (null when none).
 -------------------------------------------------------------------------------
--- plpgsql, not sql: a sql function with a SET clause is planned on every call.
+-- plpgsql, not sql: a sql function with a SET clause is planned on every call (before PostgreSQL 18).
 create function private.consent_state(p_customer_id uuid, p_channel text)
 returns public.consent_events
 language plpgsql
@@ -243,7 +243,7 @@ revoke all on function private.record_consent(uuid, uuid, text, boolean, text, t
   from public;
 
 -- private.actor: who acts, as the history records it.
--- (plpgsql, not sql: a sql function with a SET clause is planned on every call.)
+-- (plpgsql, not sql: a sql function with a SET clause is planned on every call (before PostgreSQL 18).)
 create function private.actor(p_claims jsonb)
 returns text
 language plpgsql

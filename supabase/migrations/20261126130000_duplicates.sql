@@ -217,13 +217,15 @@ create policy customer_merges_staff_read on public.customer_merges
 -- private.fold_name: a name compared case- and accent-insensitively: NFD,
 -- combining marks removed, Unicode lower case, white space collapsed.
 -- plpgsql: its expression is prepared once per connection (a sql function
--- with SET is planned again on every call), and it runs on every insert.
+-- with SET is planned again on every call before PostgreSQL 18), and it runs on every insert.
 create function private.fold_name(p_name text)
 returns text
 language plpgsql
 immutable
 parallel safe
 set search_path = ''
+-- Its patterns' backslashes mean the same in every session (see is_clean_text).
+set standard_conforming_strings = on
 as $$
 begin
   return nullif(btrim(regexp_replace(

@@ -49,7 +49,10 @@ export function mintUnsubscribe(
     throw new HttpError(403, "forbidden", "Only service callers may mint unsubscribe links.");
   }
   const token = mintToken(secret(env), req);
-  const base = env.get("SUPABASE_URL") ?? "";
+  // Hosted Supabase serves HTML only through a custom domain (on
+  // <ref>.supabase.co a GET's text/html becomes text/plain), so the link's
+  // base is that domain when one is set; the one-click POST works on either.
+  const base = env.get("CONSENT_LINK_BASE_URL") ?? env.get("SUPABASE_URL") ?? "";
   return {
     token,
     url: `${base.replace(/\/$/, "")}/functions/v1/customer-consent?token=${token}`,

@@ -63,7 +63,8 @@ export function endpoint(
         response = pages.confirm(token);
       } else if (req.method !== "POST") {
         throw new HttpError(405, "method_not_allowed", "Use POST.", {
-          headers: { allow: "POST, OPTIONS" },
+          // GET serves only a token link's page.
+          headers: { allow: deps.tokenLinks ? "GET, POST, OPTIONS" : "POST, OPTIONS" },
         });
       } else {
         auth ??= authConfigFromEnv(Deno.env);
