@@ -147,6 +147,8 @@ const VALIDATORS = [
   "private.booking_state_valid(text,timestamp with time zone,timestamp with time zone,integer," +
   "timestamp with time zone,timestamp with time zone,timestamp with time zone,boolean)",
   "private.fold_name(text)",
+  "private.customer_row_valid(uuid,text,text,text,text,text,boolean,timestamp with time zone,uuid)",
+  "private.contact_row_valid(text,text,text,text)",
 ];
 
 Deno.test("the private functions are reachable by no API role", async () => {

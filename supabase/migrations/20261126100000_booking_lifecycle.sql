@@ -360,7 +360,13 @@ begin
     v_was := private.booking_contribution(v_old.covers, v_old.status, v_old.late_cancellation);
     v_is := private.booking_contribution(v_new.covers, v_new.status, v_new.late_cancellation);
     if v_old.customer_id <> v_new.customer_id then
-      -- Moved: out of the old owner's numbers, into the new one's.
+      -- Moved: out of the old owner's numbers, into the new one's. Both
+      -- profiles are locked in id order first: two moves crossing between
+      -- the same two guests would otherwise lock them in opposite orders.
+      perform from public.customer_profiles p
+      where p.customer_id in (v_old.customer_id, v_new.customer_id)
+      order by p.customer_id
+      for no key update;
       perform private.add_to_profile(
         v_old.customer_id, array[-v_was[1], -v_was[2], -v_was[3], -v_was[4], -v_was[5], -v_was[6]]
       );

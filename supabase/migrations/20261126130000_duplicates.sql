@@ -491,39 +491,6 @@ $$;
 revoke all on function private.note_name_duplicates(uuid, uuid) from public;
 
 -------------------------------------------------------------------------------
--- private.lock_booking_move: a booking known only from its cancellation
--- moves to the guest its booking arrives with, and apply_booking then moves
--- two profiles (old owner, then new). Two such moves crossing between the
--- same two guests would lock those profiles in opposite orders: take the
--- booking's row, then both profiles in id order, first. The caller holds
--- the booking's lock. One primary-key probe when nothing moves.
--------------------------------------------------------------------------------
-create function private.lock_booking_move(p_restaurant_id uuid, p_booking_id uuid, p_customer_id uuid)
-returns void
-language plpgsql
-set search_path = ''
-as $$
-declare
-  v_owner uuid;
-begin
-  if p_customer_id is null then
-    return;
-  end if;
-  select b.customer_id into v_owner from public.customer_bookings b
-  where b.restaurant_id = p_restaurant_id and b.booking_id = p_booking_id and b.covers is null
-  for update;
-  if found and v_owner <> p_customer_id then
-    perform from public.customer_profiles p
-    where p.customer_id in (v_owner, p_customer_id)
-    order by p.customer_id
-    for no key update;
-  end if;
-end
-$$;
-
-revoke all on function private.lock_booking_move(uuid, uuid, uuid) from public;
-
--------------------------------------------------------------------------------
 -- private.resolve_customer (replaced): resolves through every contact of
 -- every live guest (customer_contacts, index probes) under the contacts'
 -- locks. Email of A with phone of B returns A, reports B (conflict) and
@@ -651,9 +618,11 @@ $$;
 revoke all on function private.resolve_customer(uuid, text, text, text, text, text) from public;
 
 -------------------------------------------------------------------------------
--- private.customer_json(id) (replaced): the customer gains emails and
--- phones, every contact of the guest (primary first, then by age), read in
--- one aggregate over the contacts' customer index.
+-- private.customer_json(id): the API shape of a guest, written once, in one
+-- statement: the customer with all its emails and phones (the primary one
+-- first, then by when each was added), its profile and its consent. It
+-- replaces the core's customer_json(customer, profile), which it absorbs:
+-- every answer builds one document, with no documents concatenated.
 -------------------------------------------------------------------------------
 create or replace function private.customer_json(p_customer_id uuid)
 returns jsonb
@@ -661,40 +630,59 @@ language plpgsql
 stable
 set search_path = ''
 as $$
-declare
-  v_doc jsonb;
-  v_emails jsonb;
-  v_phones jsonb;
 begin
-  select private.customer_json(c, p) || jsonb_build_object('consent', private.consent_json(c.id))
-  into v_doc
-  from public.customers c
-  join public.customer_profiles p on p.customer_id = c.id
-  where c.id = p_customer_id;
-  if v_doc is null then
-    return null;
-  end if;
-  select
-    coalesce(jsonb_agg(x.value_normalized
-      order by x.value_normalized is distinct from (v_doc #>> '{customer,email}'), x.added_at, x.id)
-      filter (where x.kind = 'email'), '[]'),
-    coalesce(jsonb_agg(x.value_normalized
-      order by x.value_normalized is distinct from (v_doc #>> '{customer,phone}'), x.added_at, x.id)
-      filter (where x.kind = 'phone'), '[]')
-  into v_emails, v_phones
-  from public.customer_contacts x
-  where x.customer_id = p_customer_id;
-  return jsonb_set(
-    v_doc, '{customer}',
-    (v_doc -> 'customer') || jsonb_build_object('emails', v_emails, 'phones', v_phones)
+  return (
+    select jsonb_build_object(
+      'customer', jsonb_build_object(
+        'id', c.id,
+        'restaurantId', c.restaurant_id,
+        'name', c.full_name,
+        'email', c.email_normalized,
+        'phone', c.phone_normalized,
+        'emails', x.emails,
+        'phones', x.phones,
+        'marketingOptIn', c.marketing_opt_in,
+        'createdAt', c.created_at,
+        'updatedAt', c.updated_at,
+        'erasedAt', c.erased_at
+      ),
+      'profile', jsonb_build_object(
+        'totalBookings', p.total_bookings,
+        'totalCovers', p.total_covers,
+        'totalCancellations', p.total_cancellations,
+        'totalLateCancellations', p.total_late_cancellations,
+        'totalVisits', p.total_visits,
+        'totalNoShows', p.total_no_shows,
+        'firstBookingAt', p.first_booking_at,
+        'lastBookingAt', p.last_booking_at,
+        'lastVisitAt', p.last_visit_at,
+        'marketingOptInAt', p.marketing_opt_in_at
+      ),
+      'consent', private.consent_json(c.id)
+    )
+    from public.customers c
+    join public.customer_profiles p on p.customer_id = c.id
+    cross join lateral (
+      select
+        coalesce(jsonb_agg(k.value_normalized
+          order by k.value_normalized is distinct from c.email_normalized, k.added_at, k.id)
+          filter (where k.kind = 'email'), '[]') as emails,
+        coalesce(jsonb_agg(k.value_normalized
+          order by k.value_normalized is distinct from c.phone_normalized, k.added_at, k.id)
+          filter (where k.kind = 'phone'), '[]') as phones
+      from public.customer_contacts k
+      where k.customer_id = c.id
+    ) x
+    where c.id = p_customer_id
   );
 end
 $$;
 
+drop function private.customer_json(public.customers, public.customer_profiles);
+
 -------------------------------------------------------------------------------
 -- private.customers_upsert (replaced): as before, resolving through every
--- contact, and a booking that moves between guests locks both profiles in
--- id order first (lock_booking_move); the answer adds contactsAdded.
+-- contact; the answer adds contactsAdded.
 -------------------------------------------------------------------------------
 create or replace function private.customers_upsert(
   p_claims jsonb,
@@ -750,14 +738,17 @@ begin
 
   if p_booking_id is not null then
     perform private.lock_booking(p_restaurant_id, p_booking_id);
-    perform private.lock_booking_move(p_restaurant_id, p_booking_id, v_who.customer_id);
     select b.recorded, b.applied into v_recorded, v_applied from private.apply_booking(
       p_restaurant_id, p_booking_id, v_who.customer_id, coalesce(p_booking_version, now()),
       v_status, p_booking_cancelled_at, p_booking_covers, p_booking_starts_at, v_status_is_default
     ) b;
   end if;
 
-  if p_booking_id is null or v_status <> 'cancelled' then
+  -- Consent comes with the booking it was given with, never with a
+  -- cancelled one; an upsert that brings none skips the call.
+  if (p_booking_id is null or v_status <> 'cancelled')
+    and (coalesce(p_marketing_opt_in, false) or p_consent is not null)
+  then
     perform private.apply_upsert_consents(
       p_claims, p_restaurant_id, v_who.customer_id, p_marketing_opt_in, p_consent, p_consent_at,
       p_booking_id, coalesce(v_recorded, false)
@@ -930,7 +921,6 @@ begin
   end if;
 
   if p_covers is not null then
-    perform private.lock_booking_move(p_restaurant_id, p_booking_id, v_customer_id);
   end if;
   select * into v_booking from private.apply_booking(
     p_restaurant_id, p_booking_id, v_customer_id, coalesce(p_version, now()),

@@ -115,6 +115,15 @@ export type Database = {
         Args: { "p_kind": string; "p_restaurant_id": string; "p_value": string };
         Returns: number;
       };
+      "contact_row_valid": {
+        Args: {
+          "p_added_by": string;
+          "p_display": string;
+          "p_kind": string;
+          "p_value_normalized": string;
+        };
+        Returns: boolean;
+      };
       "customer_cancel": {
         Args: {
           "p_booking_id": string;
@@ -171,21 +180,7 @@ export type Database = {
         Args: { "p_claims": Json; "p_customer_id": string; "p_restaurant_id": string };
         Returns: Json;
       };
-      "customer_json":
-        | {
-          Args: {
-            "c": Omit<
-              Database["public"]["Tables"]["customers"]["Row"],
-              Database["public"]["Tables"]["customers"]["ComputedFields"]
-            >;
-            "p": Omit<
-              Database["public"]["Tables"]["customer_profiles"]["Row"],
-              Database["public"]["Tables"]["customer_profiles"]["ComputedFields"]
-            >;
-          };
-          Returns: Json;
-        }
-        | { Args: { "p_customer_id": string }; Returns: Json };
+      "customer_json": { Args: { "p_customer_id": string }; Returns: Json };
       "customer_lookup": {
         Args: {
           "p_claims": Json;
@@ -196,6 +191,20 @@ export type Database = {
           "p_restaurant_id": string;
         };
         Returns: Json;
+      };
+      "customer_row_valid": {
+        Args: {
+          "p_email": string;
+          "p_email_normalized": string;
+          "p_erased_at": string;
+          "p_full_name": string;
+          "p_id": string;
+          "p_marketing_opt_in": boolean;
+          "p_merged_into": string;
+          "p_phone": string;
+          "p_phone_normalized": string;
+        };
+        Returns: boolean;
       };
       "customers_merge": {
         Args: {
@@ -253,10 +262,6 @@ export type Database = {
       };
       "lock_booking": {
         Args: { "p_booking_id": string; "p_restaurant_id": string };
-        Returns: undefined;
-      };
-      "lock_booking_move": {
-        Args: { "p_booking_id": string; "p_customer_id": string; "p_restaurant_id": string };
         Returns: undefined;
       };
       "lock_contacts": {
