@@ -18,7 +18,8 @@ export async function pgbench(
     `\\set n random(1, 100000000)
 insert into public.customers (restaurant_id, email, email_normalized)
 values ('${db.restaurantId}', 'g' || :n || '@example.com', 'g' || :n || '@example.com')
-on conflict (restaurant_id, email_normalized) do update set updated_at = now();
+on conflict (restaurant_id, email_normalized) where merged_into is null
+  do update set updated_at = now();
 `,
   );
   const out = await new Deno.Command(config.pgbench, {

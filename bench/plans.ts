@@ -14,6 +14,10 @@ export const GROWING = [
   "bookings",
   "consent_events",
   "customer_erasures",
+  "customer_contacts",
+  "customer_duplicates",
+  "customer_merges",
+  "customer_merge_items",
 ];
 
 export interface PlanReport {

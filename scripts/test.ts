@@ -70,11 +70,11 @@ function count(result: { code: number; out: string }) {
   }
 }
 
-/** The files of the pooler pass: end-to-end over HTTP, and the SQL concurrency suite. */
+/** The files of the pooler pass: end-to-end over HTTP, and the SQL concurrency suites. */
 function poolerFiles(filter: string[]): string[] {
   const files = [...Deno.readDirSync("tests")]
     .map((e) => `tests/${e.name}`)
-    .filter((f) => /^tests\/(e2e_.*|sql_concurrency)\.test\.ts$/.test(f))
+    .filter((f) => /^tests\/(e2e_.*|sql_(merge_)?concurrency)\.test\.ts$/.test(f))
     .sort();
   if (filter.length === 0) return files;
   return files.filter((f) => filter.some((x) => f.includes(x.replace(/^\.\//, ""))));

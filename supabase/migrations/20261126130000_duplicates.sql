@@ -920,8 +920,6 @@ begin
     end if;
   end if;
 
-  if p_covers is not null then
-  end if;
   select * into v_booking from private.apply_booking(
     p_restaurant_id, p_booking_id, v_customer_id, coalesce(p_version, now()),
     p_status, p_cancelled_at, p_covers, p_starts_at
