@@ -16,9 +16,11 @@ export const GROWING = [
   "customer_erasures",
   "customer_contacts",
   "customer_duplicates",
-  "customer_merges",
-  "customer_merge_items",
 ];
+// Not here: customer_merges and customer_merge_items grow with merges (one
+// guest in a thousand in the scale fill), and every statement on them is
+// keyed by a merge id or a target; on a test's handful of merges a scan is
+// the planner's right choice, not a defect.
 
 export interface PlanReport {
   op: string;

@@ -209,7 +209,7 @@ try {
         fill.consent.toFixed(1)
       }, bookings+profiles+host rows ${fill.bookings.toFixed(1)}, indexes ${
         fill.indexes.toFixed(1)
-      }, vacuum analyze ${fill.vacuum.toFixed(1)})`,
+      }, merges ${fill.merges.toFixed(1)}, vacuum analyze ${fill.vacuum.toFixed(1)})`,
     );
     const sizes = await tableSizes(client);
     sized.push({
@@ -456,15 +456,15 @@ function renderScaleReport(): string {
   for (const note of skipped) lines.push("", `Skipped: ${note}.`);
   lines.push(
     "",
-    "| guests | bookings | fill s | customers | consent | bookings, profiles, host rows | indexes | vacuum analyze |",
-    "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| guests | bookings | fill s | customers | consent | bookings, profiles, host rows | indexes | merges | vacuum analyze |",
+    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   );
   for (const r of results) {
     const t = r.fill;
     lines.push(
       `| ${int(r.guests)} | ${int(r.bookings)} | ${f(t.total, 1)} | ${f(t.customers, 1)} | ${
         f(t.consent, 1)
-      } | ${f(t.bookings, 1)} | ${f(t.indexes, 1)} | ${f(t.vacuum, 1)} |`,
+      } | ${f(t.bookings, 1)} | ${f(t.indexes, 1)} | ${f(t.merges, 1)} | ${f(t.vacuum, 1)} |`,
     );
   }
   lines.push(

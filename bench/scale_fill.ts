@@ -33,6 +33,8 @@ export interface FillTimes {
   customers: number;
   bookings: number;
   consent: number;
+  /** Merges through private.customers_merge (one guest in MERGE_EVERY). */
+  merges: number;
   indexes: number;
   vacuum: number;
   total: number;
@@ -83,6 +85,21 @@ cross join lateral (values ('email', c.email_normalized, c.email), ('phone', c.p
   k(kind, value, display)
 where c.id in (select md5('g' || i)::uuid from generate_series($1::bigint, $2::bigint - 1) i)
   and k.value is not null`;
+
+// One guest in MERGE_EVERY (a prime, so no guest is both a source and a
+// target) is merged into the guest RESTAURANTS before it (same restaurant)
+// by the product's own private.customers_merge: real tombstones, moved
+// bookings and contacts, audit rows and recounted profiles.
+export const MERGE_EVERY = 997;
+const MERGES = `
+select count(private.customers_merge(
+  p_claims => '{"role": "service_role"}'::jsonb,
+  p_restaurant_id => md5('r' || (i % $3))::uuid,
+  p_target_id => md5('g' || (i - $3))::uuid,
+  p_source_ids => array[md5('g' || i)::uuid]
+)) as merged
+from generate_series(greatest($1::bigint, $3::bigint), $2::bigint - 1) i
+where i % $4 = 7`;
 
 // Bookings of guests [from, to): 1 to 19 each (10 on average), in every
 // lifecycle state; past ones completed, no-shows or cancelled (late or
@@ -241,19 +258,24 @@ export async function fillGuests(
   await c.query("commit");
   const indexTime = seconds(t);
   t = performance.now();
+  await c.query(MERGES, [from, to, restaurants, MERGE_EVERY]);
+  const merges = seconds(t);
+  t = performance.now();
   if (options.vacuum !== false) {
     await c.query(
       `vacuum (analyze) public.customers, public.customer_contacts, public.customer_profiles,
-         public.customer_bookings, public.bookings, public.consent_events, public.restaurants`,
+         public.customer_bookings, public.bookings, public.consent_events, public.restaurants,
+         public.customer_merges, public.customer_merge_items`,
     );
   } else {
     await c.query(
       `analyze public.customers, public.customer_contacts, public.customer_profiles,
-         public.customer_bookings, public.bookings, public.consent_events, public.restaurants`,
+         public.customer_bookings, public.bookings, public.consent_events, public.restaurants,
+         public.customer_merges, public.customer_merge_items`,
     );
   }
   const vacuum = seconds(t);
-  return { customers, bookings, consent, indexes: indexTime, vacuum, total: seconds(t0) };
+  return { customers, bookings, consent, merges, indexes: indexTime, vacuum, total: seconds(t0) };
 }
 
 export interface SizeRow {
@@ -270,8 +292,9 @@ export async function tableSizes(c: Client): Promise<SizeRow[]> {
   >(
     `select t::text as table, (select reltuples from pg_class where oid = t)::bigint as rows,
        pg_table_size(t) as table_bytes, pg_indexes_size(t) as index_bytes
-     from unnest(array['public.customers', 'public.customer_profiles', 'public.customer_bookings',
-       'public.bookings', 'public.consent_events']::regclass[]) t`,
+     from unnest(array['public.customers', 'public.customer_contacts', 'public.customer_profiles',
+       'public.customer_bookings', 'public.bookings', 'public.consent_events',
+       'public.customer_merges', 'public.customer_merge_items']::regclass[]) t`,
   );
   return rows.map((r) => ({
     table: r.table,
