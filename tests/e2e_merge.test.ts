@@ -6,12 +6,12 @@ import { createClient, FunctionsHttpError } from "@supabase/supabase-js";
 import { assert, assertEquals } from "./assert.ts";
 import { jsonHeaders, send } from "./hardening/common.ts";
 import {
-  addStaff,
   adminSql,
+  type Caller,
+  callerTokens,
   createRestaurant,
   profileDrift,
   type Server,
-  signToken,
   type Sql,
   startServer,
 } from "./helpers.ts";
@@ -20,7 +20,7 @@ let server: Server;
 let sql: Sql;
 let restaurantId: string;
 let otherRestaurantId: string;
-const tokens: Record<"service" | "owner" | "manager" | "staff" | "stranger", string> = {} as never;
+let tokens: Record<Caller, string>;
 
 Deno.test.beforeAll(async () => {
   server = await startServer();
@@ -28,17 +28,7 @@ Deno.test.beforeAll(async () => {
   try {
     restaurantId = await createRestaurant(setup);
     otherRestaurantId = await createRestaurant(setup);
-    tokens.service = await signToken({ role: "service_role" });
-    for (const role of ["owner", "manager", "staff"] as const) {
-      tokens[role] = await signToken({
-        role: "authenticated",
-        sub: await addStaff(setup, restaurantId, role),
-      });
-    }
-    tokens.stranger = await signToken({
-      role: "authenticated",
-      sub: await addStaff(setup, otherRestaurantId, "owner"),
-    });
+    tokens = await callerTokens(setup, restaurantId, otherRestaurantId);
   } finally {
     await setup.end({ timeout: 1 });
   }

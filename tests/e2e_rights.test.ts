@@ -6,11 +6,11 @@
 import { assert, assertEquals } from "./assert.ts";
 import { jsonHeaders, send } from "./hardening/common.ts";
 import {
-  addStaff,
   adminSql,
+  type Caller,
+  callerTokens,
   createRestaurant,
   type Server,
-  signToken,
   type Sql,
   startServer,
 } from "./helpers.ts";
@@ -18,25 +18,14 @@ import {
 let server: Server;
 let sql: Sql;
 let restaurantId: string;
-const tokens: Record<"service" | "owner" | "manager" | "staff" | "stranger", string> = {} as never;
+let tokens: Record<Caller, string>;
 
 Deno.test.beforeAll(async () => {
   server = await startServer();
   const setup = adminSql();
   try {
     restaurantId = await createRestaurant(setup);
-    const other = await createRestaurant(setup);
-    tokens.service = await signToken({ role: "service_role" });
-    for (const role of ["owner", "manager", "staff"] as const) {
-      tokens[role] = await signToken({
-        role: "authenticated",
-        sub: await addStaff(setup, restaurantId, role),
-      });
-    }
-    tokens.stranger = await signToken({
-      role: "authenticated",
-      sub: await addStaff(setup, other, "owner"),
-    });
+    tokens = await callerTokens(setup, restaurantId, await createRestaurant(setup));
   } finally {
     await setup.end({ timeout: 1 });
   }

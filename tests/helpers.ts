@@ -101,6 +101,26 @@ export async function addStaff(
   return userId;
 }
 
+/** Who calls in the end-to-end suites: a service, one member per role, and another restaurant's owner. */
+export type Caller = "service" | "owner" | "manager" | "staff" | "stranger";
+
+/** A signed token per caller: staff of `restaurantId` by role, `stranger` the owner of `otherRestaurantId`. */
+export async function callerTokens(
+  sql: Sql,
+  restaurantId: string,
+  otherRestaurantId: string,
+): Promise<Record<Caller, string>> {
+  const member = async (restaurant: string, role: "owner" | "manager" | "staff") =>
+    signToken({ role: "authenticated", sub: await addStaff(sql, restaurant, role) });
+  return {
+    service: await signToken({ role: "service_role" }),
+    owner: await member(restaurantId, "owner"),
+    manager: await member(restaurantId, "manager"),
+    staff: await member(restaurantId, "staff"),
+    stranger: await member(otherRestaurantId, "owner"),
+  };
+}
+
 export const claims = {
   service: { role: "service_role" },
   staff: (sub: string) => ({ role: "authenticated", sub }),
