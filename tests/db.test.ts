@@ -34,7 +34,8 @@ async function aCallWaitsOnALock() {
   while (performance.now() < until) {
     const [{ waiting }] = await sql`
       select count(*)::int as waiting from pg_stat_activity
-      where application_name = 'customers-module' and wait_event_type = 'Lock'`;
+      where application_name = 'customers-module' and wait_event_type = 'Lock'
+        and datname = current_database()`;
     if (waiting > 0) return;
     await new Promise((r) => setTimeout(r, 10));
   }
@@ -50,7 +51,8 @@ Deno.test("a connection terminated by the server (57P01) is dropped, not reused"
   await aCallWaitsOnALock();
   await sql`
     select pg_terminate_backend(pid) from pg_stat_activity
-    where application_name = 'customers-module' and wait_event_type = 'Lock'`;
+    where application_name = 'customers-module' and wait_event_type = 'Lock'
+      and datname = current_database()`;
   const error = await pending;
   assert(error instanceof HttpError && error.status === 503, `expected a 503, got ${error}`);
 

@@ -241,11 +241,16 @@ Deno.test("merges and unmerges while upserts, cancellations and booking updates 
   assert(n > 0);
 });
 
-/** Waits until some backend is blocked on an advisory lock (an observed event, not a delay). */
+/**
+ * Waits until some backend of this database is blocked on an advisory lock
+ * (an observed event, not a delay; pg_locks spans the whole cluster).
+ */
 async function blockedOnAdvisoryLock(waiters = 1): Promise<void> {
   for (let i = 0; i < 5000; i++) {
     const [{ n }] = await admin`
-      select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted`;
+      select count(*)::int as n from pg_locks
+      where locktype = 'advisory' and not granted
+        and database = (select oid from pg_database where datname = current_database())`;
     if (n >= waiters) return;
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
@@ -296,8 +301,13 @@ Deno.test("a contact added while a merge waits for its guest's locks is locked t
           sourceIds: [a.id],
         });
         assert(again.customer.emails.includes(y));
-      } else {
-        assertEquals(result, "200");
+      } else if (result !== "200") {
+        // Rarely: U's commit releases its locks one at a time, so the merge
+        // can wake on a's lock, see y, and find y's lock not yet released:
+        // it gives way (40001), as it must rather than wait out of order,
+        // and the function runs it again, as here.
+        assertEquals(result, "503 unavailable (busy)");
+        await mergeCustomers(pool, service, { restaurantId, targetId: b.id, sourceIds: [a.id] });
       }
       const [{ owner }] = await admin`
         select customer_id as owner from public.customer_contacts
