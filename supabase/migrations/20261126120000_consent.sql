@@ -295,8 +295,9 @@ begin
   if jsonb_array_length(v_items) = 0 or (p_booking_id is not null and not p_booking_recorded) then
     return 0;
   end if;
-  -- The row lock orders these grants against a concurrent withdrawal.
-  perform from public.customers c where c.id = p_customer_id for no key update;
+  -- The caller (customers_upsert) already holds the customer's row lock,
+  -- taken before the booking's in lock order: it orders these grants
+  -- against a concurrent withdrawal.
   for v_item in select * from jsonb_array_elements(v_items) loop
     if (v_item ->> 'granted')::boolean is distinct from true then
       raise exception using errcode = 'PT400', message = 'invalid_request',
