@@ -139,6 +139,30 @@ Deno.test("a stale or identical snapshot changes nothing and is answered as not 
   assertEquals(await drift(restaurantId), []);
 });
 
+Deno.test("a delivery that changes nothing writes nothing: its transaction stays read-only", async () => {
+  const restaurantId = await createRestaurant(sql);
+  const id = crypto.randomUUID();
+  await book(restaurantId, "retry@example.com", id, v(10), { covers: 4, status: "confirmed" });
+  // The upsert in a transaction of its own, then whether it took a transaction id (any write does).
+  const wrote = (version: string, covers: number) =>
+    sql.begin(async (tx) => {
+      const [{ result }] = await tx`
+        select private.customers_upsert(
+          p_claims => ${service}::text::jsonb, p_restaurant_id => ${restaurantId},
+          p_email_normalized => 'retry@example.com', p_booking_id => ${id},
+          p_booking_covers => ${covers}, p_booking_starts_at => '2026-12-24T19:30:00Z',
+          p_booking_status => 'confirmed', p_booking_version => ${version}
+        ) as result`;
+      const [{ xid }] = await tx`select pg_current_xact_id_if_assigned()::text as xid`;
+      return [(result as Result).bookingApplied, xid !== null];
+    });
+  assertEquals(await wrote(v(10), 4), [false, false], "the same snapshot again (a webhook retry)");
+  assertEquals(await wrote(v(5), 8), [false, false], "an older snapshot");
+  assertEquals(await wrote(v(11), 4), [false, true], "a newer version of the same values moves the versions");
+  assertEquals(await wrote(v(12), 6), [true, true], "a change");
+  assertEquals(await drift(restaurantId), []);
+});
+
 Deno.test("ties between equal versions resolve the same way in either order", async () => {
   const restaurantId = await createRestaurant(sql);
   const outcomes = [];

@@ -586,13 +586,6 @@ export type Database = {
             referencedRelation: "customers";
             referencedColumns: ["restaurant_id", "id"];
           },
-          {
-            foreignKeyName: "customer_bookings_restaurant_id_fkey";
-            columns: ["restaurant_id"];
-            isOneToOne: false;
-            referencedRelation: "restaurants";
-            referencedColumns: ["id"];
-          },
         ];
       };
       "customer_contacts": {
@@ -634,13 +627,6 @@ export type Database = {
             isOneToOne: false;
             referencedRelation: "customers";
             referencedColumns: ["restaurant_id", "id"];
-          },
-          {
-            foreignKeyName: "customer_contacts_restaurant_id_fkey";
-            columns: ["restaurant_id"];
-            isOneToOne: false;
-            referencedRelation: "restaurants";
-            referencedColumns: ["id"];
           },
         ];
       };
@@ -898,18 +884,11 @@ export type Database = {
         };
         Relationships: [
           {
-            foreignKeyName: "customer_profiles_customer_id_fkey";
-            columns: ["customer_id"];
-            isOneToOne: true;
-            referencedRelation: "customers";
-            referencedColumns: ["id"];
-          },
-          {
-            foreignKeyName: "customer_profiles_restaurant_id_fkey";
-            columns: ["restaurant_id"];
+            foreignKeyName: "customer_profiles_customer_fkey";
+            columns: ["restaurant_id", "customer_id"];
             isOneToOne: false;
-            referencedRelation: "restaurants";
-            referencedColumns: ["id"];
+            referencedRelation: "customers";
+            referencedColumns: ["restaurant_id", "id"];
           },
         ];
       };
