@@ -3,13 +3,20 @@
 // requests (run through the SQL function) and the timed requests.
 import type { UpsertRequest } from "../supabase/functions/_shared/schemas.ts";
 
-export type WorkloadName = "new" | "returning" | "replays" | "cross" | "lifecycle";
-export const WORKLOADS: WorkloadName[] = ["new", "returning", "replays", "cross", "lifecycle"];
+export type WorkloadName = "new" | "returning" | "replays" | "retries" | "cross" | "lifecycle";
+export const WORKLOADS: WorkloadName[] = [
+  "new",
+  "returning",
+  "replays",
+  "retries",
+  "cross",
+  "lifecycle",
+];
 /**
  * Workloads that need this tree's API (booking status and versions): the
  * baseline and the seed design do not run them.
  */
-export const CURRENT_ONLY: WorkloadName[] = ["lifecycle"];
+export const CURRENT_ONLY: WorkloadName[] = ["retries", "lifecycle"];
 export const HOT = 100;
 
 export interface Workload {
@@ -92,7 +99,8 @@ export function makeWorkload(name: WorkloadName, restaurantId: string, n: number
         bookings: n,
       };
     case "returning":
-    case "replays": {
+    case "replays":
+    case "retries": {
       // Returning guests identified by email, by phone (another format), or both,
       // drawn at random so that one guest's bookings do arrive concurrently.
       const draw = random(2026);
@@ -109,9 +117,20 @@ export function makeWorkload(name: WorkloadName, restaurantId: string, n: number
         };
       });
       const setup = Array.from({ length: HOT }, (_, k) => hot(k));
-      return name === "returning"
-        ? { name, setup, requests, customers: HOT, bookings: n }
-        : { name, setup: [...setup, ...requests], requests, customers: HOT, bookings: n };
+      if (name === "returning") return { name, setup, requests, customers: HOT, bookings: n };
+      // replays: the same API calls again, without a version: each is taken
+      // as a newer snapshot of the same values (its version is the time it
+      // was received), which moves the versions, a write. retries: webhook
+      // deliveries sent again, each carrying its booking's version (the host
+      // row's updated_at): nothing changes, nothing is written.
+      const sent = name === "replays" ? requests : requests.map((r, i) => ({
+        ...r,
+        booking: {
+          ...r.booking!,
+          updatedAt: new Date(Date.UTC(2026, 10, 1) + i * 1000).toISOString(),
+        },
+      }));
+      return { name, setup: [...setup, ...sent], requests: sent, customers: HOT, bookings: n };
     }
     case "lifecycle": {
       // Booked guests' bookings change: each is resized, then completed or

@@ -460,6 +460,31 @@ Deno.test("CHECK constraints refuse non-canonical contacts from any path", async
   );
 });
 
+Deno.test("the validators' length limits: an email's local part 1 to 64 characters, E.164 7 to 15 digits", async () => {
+  const email = (local: string) => `${local}@example.com`;
+  const [r] = await sql`
+    select private.is_normalized_email(${email("a".repeat(64))}) as local64,
+           private.is_normalized_email(${email("a".repeat(65))}) as local65,
+           private.is_normalized_email(${email("")}) as local0,
+           private.is_normalized_email('a@b@example.com') as two_ats,
+           private.is_e164('+1234567') as digits7,
+           private.is_e164('+123456') as digits6,
+           private.is_e164(${"+1" + "2".repeat(14)}) as digits15,
+           private.is_e164(${"+1" + "2".repeat(15)}) as digits16,
+           private.is_e164('+0234567') as leading_zero`;
+  assertEquals(r, {
+    local64: true,
+    local65: false,
+    local0: false,
+    two_ats: false,
+    digits7: true,
+    digits6: false,
+    digits15: true,
+    digits16: false,
+    leading_zero: false,
+  });
+});
+
 Deno.test("the CHECK validators mean the same in a session with standard_conforming_strings off", async () => {
   const restaurantId = await createRestaurant(sql);
   // A connection of its own whose first use of the validators is with the

@@ -158,7 +158,11 @@ Deno.test("a delivery that changes nothing writes nothing: its transaction stays
     });
   assertEquals(await wrote(v(10), 4), [false, false], "the same snapshot again (a webhook retry)");
   assertEquals(await wrote(v(5), 8), [false, false], "an older snapshot");
-  assertEquals(await wrote(v(11), 4), [false, true], "a newer version of the same values moves the versions");
+  assertEquals(
+    await wrote(v(11), 4),
+    [false, true],
+    "a newer version of the same values moves the versions",
+  );
   assertEquals(await wrote(v(12), 6), [true, true], "a change");
   assertEquals(await drift(restaurantId), []);
 });

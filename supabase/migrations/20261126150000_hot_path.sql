@@ -107,15 +107,19 @@ return p_value is null
     and p_value is nfc normalized
     and length(p_value) <= 320
     and p_value !~ '[\u0001-\u001f\u007f-\u009f\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]'
-    and p_value ~ '^[^@[:space:]]{1,64}@[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$'
+    and p_value ~ '^[^@[:space:]]+@[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$'
+    -- The local part's 1 to 64 characters, counted here: a bounded repeat
+    -- in the pattern ({1,64}) made every match ~7 times slower.
+    and strpos(p_value, '@') <= 65
   );
 
--- private.is_e164: '+', country code, subscriber number; at most 15 digits.
+-- private.is_e164: '+', country code, subscriber number; 7 to 15 digits
+-- (counted by length, not by a bounded repeat: see is_normalized_email).
 create or replace function private.is_e164(p_value text)
 returns boolean
 language sql
 immutable
-return p_value is null or p_value ~ '^\+[1-9][0-9]{6,14}$';
+return p_value is null or (p_value ~ '^\+[1-9][0-9]*$' and length(p_value) between 8 and 16);
 
 -- private.fold_name stays plpgsql: inlined, it no longer matched the
 -- folded-name index's expression, and the look-up scanned. Its patterns are
