@@ -218,6 +218,16 @@ Deno.test("candidates: equal folded names with a private email domain or a phone
   const e = await upsert(r, { name: "Ada King", phone: "+447700901234" });
   const f = await upsert(r, { name: "ADA KING", phone: "+447700909999" });
   const g = await upsert(r, { name: "Ada King", phone: "+447711119999" });
+  const h = await upsert(r, {
+    name: "Lin Wu",
+    email: "lin@wu-family.example",
+    phone: "+447700905555",
+  });
+  const i = await upsert(r, {
+    name: "lin wu",
+    email: "l.wu@wu-family.example",
+    phone: "+447700901111",
+  });
   const key = (x: string, y: string) => [x, y].sort().join();
   const pairs = new Map(
     (await listPairs(r, { limit: 100 })).pairs.map((p) => [
@@ -229,7 +239,11 @@ Deno.test("candidates: equal folded names with a private email domain or a phone
   assertEquals(pairs.get(key(c.customer.id, d.customer.id)), undefined, "gmail.com is free mail");
   assertEquals(pairs.get(key(e.customer.id, f.customer.id)), ["name_and_phone_prefix"]);
   assertEquals(pairs.get(key(e.customer.id, g.customer.id)), undefined);
-  assertEquals(pairs.size, 2);
+  assertEquals(pairs.get(key(h.customer.id, i.customer.id)), [
+    "name_and_email_domain",
+    "name_and_phone_prefix",
+  ]);
+  assertEquals(pairs.size, 3);
 });
 
 Deno.test("candidates: newest first, one page at a time; a bad cursor is invalid_cursor", async () => {

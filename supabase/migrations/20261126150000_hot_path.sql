@@ -399,3 +399,117 @@ $$;
 revoke all on function private.apply_booking(
   uuid, uuid, uuid, timestamptz, text, timestamptz, integer, timestamptz, boolean
 ) from public;
+
+-------------------------------------------------------------------------------
+-- private.note_name_duplicates (replaces the duplicates feature's): the same
+-- pairs for the same reasons, found by one statement. The guest's own email
+-- domains and phone prefixes are read once, and each namesake (at most 50)
+-- is checked against them inside that statement: a common name cost two
+-- queries per namesake (a hundred statements for fifty), and a guest with
+-- no namesake two statements where it is now one.
+-------------------------------------------------------------------------------
+create or replace function private.note_name_duplicates(p_restaurant_id uuid, p_customer_id uuid)
+returns integer
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_pair record;
+  v_noted integer := 0;
+begin
+  for v_pair in
+    with mine as (
+      select x.kind, x.value_normalized as value, split_part(x.value_normalized, '@', 2) as domain
+      from public.customer_contacts x
+      where x.customer_id = p_customer_id
+    ),
+    namesakes as (
+      select o.id from public.customers o
+      where o.restaurant_id = p_restaurant_id
+        and private.fold_name(o.full_name) = (
+          select private.fold_name(c.full_name) from public.customers c
+          where c.id = p_customer_id and c.merged_into is null and c.erased_at is null
+        )
+        and o.merged_into is null and o.erased_at is null and o.full_name is not null
+        and o.id <> p_customer_id
+      limit 50
+    )
+    select n.id, r.reason
+    from namesakes n
+    cross join lateral (
+      select 'name_and_email_domain'::text as reason, 1 as rank
+      where exists (
+        select from mine m
+        join public.customer_contacts y
+          on y.customer_id = n.id and y.kind = 'email'
+          and split_part(y.value_normalized, '@', 2) = m.domain
+        where m.kind = 'email'
+          and m.domain <> all(array[
+            'gmail.com', 'googlemail.com', 'yahoo.com', 'yahoo.co.uk', 'yahoo.fr', 'yahoo.de', 'ymail.com',
+            'hotmail.com', 'hotmail.co.uk', 'hotmail.fr', 'outlook.com', 'live.com', 'live.co.uk', 'msn.com',
+            'icloud.com', 'me.com', 'mac.com', 'aol.com', 'gmx.com', 'gmx.de', 'gmx.net', 'web.de',
+            'proton.me', 'protonmail.com', 'mail.com', 'yandex.com', 'yandex.ru', 'mail.ru', 'qq.com',
+            '163.com', 'orange.fr', 'free.fr', 'laposte.net', 'btinternet.com', 'libero.it', 'example.com'
+          ])
+      )
+      union all
+      select 'name_and_phone_prefix', 2
+      where exists (
+        select from mine m
+        join public.customer_contacts y
+          on y.customer_id = n.id and y.kind = 'phone'
+          and length(y.value_normalized) = length(m.value)
+          and left(y.value_normalized, -4) = left(m.value, -4)
+        where m.kind = 'phone'
+      )
+    ) r
+    order by n.id, r.rank
+  loop
+    perform private.note_candidate(p_restaurant_id, p_customer_id, v_pair.id, v_pair.reason);
+    v_noted := v_noted + 1;
+  end loop;
+  return v_noted;
+end
+$$;
+
+revoke all on function private.note_name_duplicates(uuid, uuid) from public;
+
+-- private.contact_lock_key: the advisory lock key of a normalized contact.
+-- Was a sql function with a SET clause, parsed and planned on every call
+-- before PostgreSQL 18; now inlined where it is used.
+create or replace function private.contact_lock_key(p_restaurant_id uuid, p_kind text, p_value text)
+returns bigint
+language sql
+immutable
+return hashtextextended(
+  p_restaurant_id::text || case when p_kind = 'email' then ' e ' else ' p ' end || p_value, 0);
+
+-------------------------------------------------------------------------------
+-- private.lock_contacts (replaces the core's): the same keys, in the same
+-- ascending order, computed and taken without a query. Every upsert and
+-- cancellation takes them; a query costs an executor start-up.
+-------------------------------------------------------------------------------
+create or replace function private.lock_contacts(p_restaurant_id uuid, p_email text, p_phone text)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_email bigint := case when p_email is not null then private.contact_lock_key(p_restaurant_id, 'email', p_email) end;
+  v_phone bigint := case when p_phone is not null then private.contact_lock_key(p_restaurant_id, 'phone', p_phone) end;
+begin
+  if v_phone < v_email then
+    perform pg_advisory_xact_lock(v_phone);
+    perform pg_advisory_xact_lock(v_email);
+    return;
+  end if;
+  if v_email is not null then
+    perform pg_advisory_xact_lock(v_email);
+  end if;
+  if v_phone is not null then
+    perform pg_advisory_xact_lock(v_phone);
+  end if;
+end
+$$;
+
+revoke all on function private.lock_contacts(uuid, text, text) from public;
