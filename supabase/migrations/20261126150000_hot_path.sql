@@ -402,11 +402,11 @@ revoke all on function private.apply_booking(
 
 -------------------------------------------------------------------------------
 -- private.note_name_duplicates (replaces the duplicates feature's): the same
--- pairs for the same reasons, found by one statement. The guest's own email
--- domains and phone prefixes are read once, and each namesake (at most 50)
--- is checked against them inside that statement: a common name cost two
--- queries per namesake (a hundred statements for fifty), and a guest with
--- no namesake two statements where it is now one.
+-- pairs for the same reasons, in at most two statements: the namesakes (at
+-- most 50; a guest with none is done after this one probe), then all of
+-- them checked against the guest's own email domains and phone prefixes,
+-- read once. A common name cost two queries per namesake (a hundred
+-- statements for fifty).
 -------------------------------------------------------------------------------
 create or replace function private.note_name_duplicates(p_restaurant_id uuid, p_customer_id uuid)
 returns integer
@@ -414,28 +414,33 @@ language plpgsql
 set search_path = ''
 as $$
 declare
+  v_namesakes uuid[];
   v_pair record;
   v_noted integer := 0;
 begin
+  -- Most guests have no namesake: one index probe, and done.
+  select array_agg(o.id) into v_namesakes from (
+    select o.id from public.customers o
+    where o.restaurant_id = p_restaurant_id
+      and private.fold_name(o.full_name) = (
+        select private.fold_name(c.full_name) from public.customers c
+        where c.id = p_customer_id and c.merged_into is null and c.erased_at is null
+      )
+      and o.merged_into is null and o.erased_at is null and o.full_name is not null
+      and o.id <> p_customer_id
+    limit 50
+  ) o;
+  if v_namesakes is null then
+    return 0;
+  end if;
   for v_pair in
     with mine as (
       select x.kind, x.value_normalized as value, split_part(x.value_normalized, '@', 2) as domain
       from public.customer_contacts x
       where x.customer_id = p_customer_id
-    ),
-    namesakes as (
-      select o.id from public.customers o
-      where o.restaurant_id = p_restaurant_id
-        and private.fold_name(o.full_name) = (
-          select private.fold_name(c.full_name) from public.customers c
-          where c.id = p_customer_id and c.merged_into is null and c.erased_at is null
-        )
-        and o.merged_into is null and o.erased_at is null and o.full_name is not null
-        and o.id <> p_customer_id
-      limit 50
     )
     select n.id, r.reason
-    from namesakes n
+    from unnest(v_namesakes) n(id)
     cross join lateral (
       select 'name_and_email_domain'::text as reason, 1 as rank
       where exists (
