@@ -125,6 +125,24 @@ Deno.test("readJson: content type, size limit while streaming, UTF-8, JSON", asy
   assert(sent < 10, `read ${sent} chunks before stopping`);
   await fails(request("{"), 400, "invalid_json");
   await fails(request(""), 400, "invalid_json");
+  // A client that gives up mid-body (the connection closes): a 400, never a 500.
+  const cut = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(new TextEncoder().encode('{"restaurantId":'));
+    },
+    pull(controller) {
+      controller.error(new Deno.errors.BadResource("connection closed"));
+    },
+  });
+  await fails(
+    new Request("http://local/", {
+      method: "POST",
+      body: cut,
+      headers: { "content-type": "application/json" },
+    }),
+    400,
+    "invalid_request",
+  );
 });
 
 Deno.test("key lists: JSON object, JSON array or comma list", () => {

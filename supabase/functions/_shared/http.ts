@@ -126,7 +126,11 @@ async function readBounded(req: Request): Promise<Uint8Array> {
   let size = 0;
   const reader = req.body.getReader();
   for (;;) {
-    const { done, value } = await reader.read();
+    const { done, value } = await reader.read().catch((cause) => {
+      // The connection closed before the body was complete (a client that
+      // gave up): the request's fault, not ours, and nobody reads the answer.
+      throw new HttpError(400, "invalid_request", "The request body could not be read.", { cause });
+    });
     if (done) break;
     size += value.byteLength;
     if (size > MAX_BODY_BYTES) {
