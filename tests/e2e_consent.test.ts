@@ -6,40 +6,22 @@
 import { assert, assertEquals } from "./assert.ts";
 import { jsonHeaders, send } from "./hardening/common.ts";
 import {
-  addStaff,
   adminSql,
-  createRestaurant,
+  type Caller,
   PUBLISHABLE_KEY,
   type Server,
-  signToken,
   type Sql,
-  startServer,
+  startStage,
 } from "./helpers.ts";
 
 let server: Server;
 let sql: Sql;
 let restaurantId: string;
 let otherRestaurantId: string;
-const tokens: Record<"service" | "staff" | "stranger", string> = {} as never;
+let tokens: Record<Caller, string>;
 
 Deno.test.beforeAll(async () => {
-  server = await startServer();
-  const setup = adminSql();
-  try {
-    restaurantId = await createRestaurant(setup);
-    otherRestaurantId = await createRestaurant(setup);
-    tokens.service = await signToken({ role: "service_role" });
-    tokens.staff = await signToken({
-      role: "authenticated",
-      sub: await addStaff(setup, restaurantId),
-    });
-    tokens.stranger = await signToken({
-      role: "authenticated",
-      sub: await addStaff(setup, otherRestaurantId),
-    });
-  } finally {
-    await setup.end({ timeout: 1 });
-  }
+  ({ server, restaurantId, otherRestaurantId, tokens } = await startStage());
 });
 Deno.test.afterAll(async () => {
   await server?.stop();

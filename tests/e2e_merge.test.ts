@@ -4,16 +4,15 @@
 // of every refusal (which change nothing).
 import { createClient, FunctionsHttpError } from "@supabase/supabase-js";
 import { assert, assertEquals } from "./assert.ts";
-import { jsonHeaders, send } from "./hardening/common.ts";
 import {
   adminSql,
+  type Body,
   type Caller,
-  callerTokens,
-  createRestaurant,
+  callWith,
   profileDrift,
   type Server,
   type Sql,
-  startServer,
+  startStage,
 } from "./helpers.ts";
 
 let server: Server;
@@ -23,15 +22,7 @@ let otherRestaurantId: string;
 let tokens: Record<Caller, string>;
 
 Deno.test.beforeAll(async () => {
-  server = await startServer();
-  const setup = adminSql();
-  try {
-    restaurantId = await createRestaurant(setup);
-    otherRestaurantId = await createRestaurant(setup);
-    tokens = await callerTokens(setup, restaurantId, otherRestaurantId);
-  } finally {
-    await setup.end({ timeout: 1 });
-  }
+  ({ server, restaurantId, otherRestaurantId, tokens } = await startStage());
 });
 Deno.test.afterAll(async () => {
   await server?.stop();
@@ -41,13 +32,8 @@ Deno.test.beforeEach(() => {
 });
 Deno.test.afterEach(() => sql.end({ timeout: 1 }));
 
-// deno-lint-ignore no-explicit-any
-type Body = Record<string, any>;
-
-async function call(fn: string, body: unknown, who: keyof typeof tokens = "service") {
-  const answer = await send(server.url, fn, JSON.stringify(body), jsonHeaders(tokens[who]));
-  return { status: answer.status, body: answer.body as Body };
-}
+const call = (fn: string, body: unknown, who: Caller = "service") =>
+  callWith(server.url, tokens[who], fn, body);
 
 /** supabase-js as an app would call a function, with the error body read back. */
 async function invoke(name: string, body: unknown, who: keyof typeof tokens = "service") {

@@ -4,15 +4,14 @@
 // jsonb column of our schemas, and the server's logs) while the
 // restaurant's totals stay exactly as they were.
 import { assert, assertEquals } from "./assert.ts";
-import { jsonHeaders, send } from "./hardening/common.ts";
 import {
   adminSql,
+  type Body,
   type Caller,
-  callerTokens,
-  createRestaurant,
+  callWith,
   type Server,
   type Sql,
-  startServer,
+  startStage,
 } from "./helpers.ts";
 
 let server: Server;
@@ -21,14 +20,7 @@ let restaurantId: string;
 let tokens: Record<Caller, string>;
 
 Deno.test.beforeAll(async () => {
-  server = await startServer();
-  const setup = adminSql();
-  try {
-    restaurantId = await createRestaurant(setup);
-    tokens = await callerTokens(setup, restaurantId, await createRestaurant(setup));
-  } finally {
-    await setup.end({ timeout: 1 });
-  }
+  ({ server, restaurantId, tokens } = await startStage());
 });
 Deno.test.afterAll(async () => {
   await server?.stop();
@@ -38,14 +30,8 @@ Deno.test.beforeEach(() => {
 });
 Deno.test.afterEach(() => sql.end({ timeout: 1 }));
 
-// Answers are read as loose JSON; their shapes are what the tests assert.
-// deno-lint-ignore no-explicit-any
-type Body = Record<string, any>;
-
-async function call(fn: string, body: unknown, who: keyof typeof tokens = "service") {
-  const answer = await send(server.url, fn, JSON.stringify(body), jsonHeaders(tokens[who]));
-  return { status: answer.status, body: answer.body as Body };
-}
+const call = (fn: string, body: unknown, who: Caller = "service") =>
+  callWith(server.url, tokens[who], fn, body);
 
 /** Every text and jsonb column of every table of ours holding any needle, in any case. */
 async function columnsHolding(needles: string[]): Promise<string[]> {

@@ -2,6 +2,7 @@
 // scripts/test.ts), tokens signed like Supabase's, and a real functions
 // server started as its own process.
 import postgres from "postgres";
+import { jsonHeaders, send } from "./hardening/common.ts";
 import { createDb, type Db } from "../supabase/functions/_shared/db.ts";
 import { LOCAL_JWT_SECRET, signJwt } from "../scripts/lib/jwt.ts";
 import { type StartedServer, startServer as startToolServer } from "../scripts/lib/server.ts";
@@ -160,6 +161,46 @@ export function startServer(
       ...env,
     },
   });
+}
+
+/** What an end-to-end suite starts once: a server, two restaurants, a token per caller. */
+export interface Stage {
+  server: Server;
+  restaurantId: string;
+  otherRestaurantId: string;
+  tokens: Record<Caller, string>;
+}
+
+/** Start a stage (in `beforeAll`; the suite's `afterAll` stops its server). */
+export async function startStage(): Promise<Stage> {
+  const server = await startServer();
+  const setup = adminSql();
+  try {
+    const restaurantId = await createRestaurant(setup);
+    const otherRestaurantId = await createRestaurant(setup);
+    const tokens = await callerTokens(setup, restaurantId, otherRestaurantId);
+    return { server, restaurantId, otherRestaurantId, tokens };
+  } catch (error) {
+    await server.stop();
+    throw error;
+  } finally {
+    await setup.end({ timeout: 1 });
+  }
+}
+
+// Answers are read as loose JSON; their shapes are what the tests assert.
+// deno-lint-ignore no-explicit-any
+export type Body = Record<string, any>;
+
+/** POST `body` as JSON to function `fn` with `token`: the status and the answer. */
+export async function callWith(
+  base: string,
+  token: string,
+  fn: string,
+  body: unknown,
+): Promise<{ status: number; body: Body }> {
+  const answer = await send(base, fn, JSON.stringify(body), jsonHeaders(token));
+  return { status: answer.status, body: answer.body as Body };
 }
 
 /** A database of its own migrated up to (not including) one migration, to test that migration's upgrade. */
