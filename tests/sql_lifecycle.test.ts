@@ -189,6 +189,39 @@ Deno.test("ties between equal versions resolve the same way in either order", as
   assertEquals(await drift(restaurantId), []);
 });
 
+Deno.test("two cancellations of one version keep the later time in either order", async () => {
+  // A host transaction that cancels and then corrects cancelled_at stamps
+  // both rows with one updated_at: its two webhooks may come in any order.
+  const restaurantId = await createRestaurant(sql);
+  const start = "2026-12-24T19:00:00Z";
+  const cancellations: Booking[] = [
+    { status: "cancelled", startsAt: start, cancelledAt: "2026-12-23T17:00:00Z" }, // 26 h before
+    { status: "cancelled", startsAt: start, cancelledAt: "2026-12-24T17:00:00Z" }, // 2 h before
+  ];
+  const outcomes = [];
+  for (const order of [[0, 1], [1, 0]]) {
+    const id = crypto.randomUUID();
+    const email = `cancelled${order.join("")}@example.com`;
+    await book(restaurantId, email, id, v(0), { startsAt: start });
+    let last: Result | undefined;
+    for (const i of order) last = await book(restaurantId, email, id, v(5), cancellations[i]);
+    const [state] = await sql`select cancelled_at, late_cancellation from public.customer_bookings
+                              where restaurant_id = ${restaurantId} and booking_id = ${id}`;
+    outcomes.push({
+      cancelledAt: new Date(state.cancelled_at).toISOString(),
+      late: state.late_cancellation,
+      lateCancellations: last!.profile.totalLateCancellations,
+    });
+  }
+  assertEquals(outcomes[0], {
+    cancelledAt: "2026-12-24T17:00:00.000Z",
+    late: true,
+    lateCancellations: 1,
+  });
+  assertEquals(outcomes[1], outcomes[0]);
+  assertEquals(await drift(restaurantId), []);
+});
+
 Deno.test("partial changes compose with a full snapshot that arrives late", async () => {
   const restaurantId = await createRestaurant(sql);
   const id = crypto.randomUUID();
