@@ -30,8 +30,10 @@ const LF = 10;
 export class ConnectionClock {
   #phase: "idle" | "headers" | "answering" = "idle";
   #since: number;
-  // The last bytes of the header block so far, to find a blank line split across reads.
-  #tail: number[] = [];
+  // How much of the blank line (CR LF CR LF) the header block ends with so
+  // far, carried across reads: a byte-at-a-time match with no allocation,
+  // since every request's header bytes pass through here.
+  #matched = 0;
 
   constructor(now: number, private readonly deadlines: Deadlines) {
     this.#since = now;
@@ -42,18 +44,24 @@ export class ConnectionClock {
     if (this.#phase === "idle") {
       this.#phase = "headers";
       this.#since = now;
-      this.#tail = [];
+      this.#matched = 0;
     }
     if (this.#phase !== "headers") return;
-    for (const byte of bytes) {
-      this.#tail.push(byte);
-      if (this.#tail.length > 4) this.#tail.shift();
-      const [a, b, c, d] = this.#tail;
-      if (a === CR && b === LF && c === CR && d === LF) {
-        this.#phase = "answering";
-        return;
+    let matched = this.#matched;
+    for (let i = 0; i < bytes.length; i++) {
+      const byte = bytes[i];
+      // CR is expected at 0 and 2 matched, LF at 1 and 3; on a mismatch a CR
+      // starts a new match.
+      if (byte === (matched % 2 === 0 ? CR : LF)) {
+        if (++matched === 4) {
+          this.#phase = "answering";
+          return;
+        }
+      } else {
+        matched = byte === CR ? 1 : 0;
       }
     }
+    this.#matched = matched;
   }
 
   /** Bytes from the server: the request has its answer. */

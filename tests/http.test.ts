@@ -311,3 +311,20 @@ Deno.test("connection deadlines: headers, then the answer, then idle, each on it
   assertEquals(clock.expired(1400), null);
   assertEquals(clock.expired(1401), "idle");
 });
+
+Deno.test("connection deadlines: the blank line ending the headers is found however it is split or preceded", () => {
+  const bytes = (text: string) => new TextEncoder().encode(text);
+  const ended = (reads: string[]) => {
+    const clock = new ConnectionClock(0, { headerMs: 100, requestMs: 300, idleMs: 200 });
+    for (const read of reads) clock.request(bytes(read), 0);
+    // Past the header deadline but not the request's: ended headers say null.
+    return clock.expired(150) === null;
+  };
+  assertEquals(ended(["GET / HTTP/1.1\r\nhost: x\r\n\r\n"]), true);
+  assertEquals(ended(["GET / HTTP/1.1\r\nhost: x\r", "\n", "\r", "\n"]), true);
+  assertEquals(ended(["GET / HTTP/1.1\r\nhost: x\r\r\n\r\n"]), true, "a stray CR first");
+  assertEquals(ended(["GET / HTTP/1.1\r\nhost: x\r\n\r\r\n\r\n"]), true, "a CR where LF was due");
+  assertEquals(ended(["GET / HTTP/1.1\r\nhost: x\r\n"]), false);
+  assertEquals(ended(["GET / HTTP/1.1\r\nhost: x\n\n"]), false, "bare LFs are not the blank line");
+  assertEquals(ended(["GET / HTTP/1.1\r\nhost: x\r\n\n\r\n"]), false);
+});
