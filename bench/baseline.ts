@@ -60,7 +60,7 @@ export async function prepareBaseline(
 ): Promise<Baseline> {
   const commit = await git(config.root, ["rev-parse", "--short=7", `${ref}^{commit}`]);
   const dir = `${await Deno.makeTempDir({ prefix: `bench-baseline-${commit}-` })}/`;
-  const template = `bench_baseline_${Deno.pid}`;
+  const template = `bench_baseline_${commit}_${Deno.pid}`;
   let created = false;
   const remove = async () => {
     if (created) await databases.drop(template);

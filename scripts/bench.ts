@@ -1,5 +1,6 @@
 // `npm run bench`: a database (SUPABASE_DB_URL's server, else embedded
-// PostgreSQL), a migrated template to clone per run, then bench/run.ts.
+// PostgreSQL), a migrated template to clone per run, then bench/run.ts (or
+// the bench script given, e.g. bench/history.ts for `npm run bench:history`).
 import { spawnSync } from "node:child_process";
 import { main } from "./lib/main.ts";
 import { DENO } from "./lib/paths.ts";
@@ -16,7 +17,8 @@ const cluster = {
 await main(() =>
   withFreshDatabase({ cluster, prefix: "bench_template", seed: false }, async (template) => {
     const pgbench = spawnSync("sh", ["-c", "command -v pgbench"], { encoding: "utf8" });
-    const result = await runStep("bench", DENO, ["run", "-A", "bench/run.ts"], {
+    const script = Deno.args[0] ?? "bench/run.ts";
+    const result = await runStep("bench", DENO, ["run", "-A", script], {
       BENCH_ADMIN_URL: template.clusterUrl,
       BENCH_TEMPLATE: template.name,
       PGBENCH: pgbench.stdout.trim(),
