@@ -53,12 +53,17 @@ async function migrate(config: BenchConfig, dir: string, url: string): Promise<v
   }
 }
 
+/** The short hash of the commit `ref` names. */
+export function resolveCommit(config: BenchConfig, ref: string): Promise<string> {
+  return git(config.root, ["rev-parse", "--short=7", `${ref}^{commit}`]);
+}
+
 export async function prepareBaseline(
   config: BenchConfig,
   databases: Databases,
   ref: string,
 ): Promise<Baseline> {
-  const commit = await git(config.root, ["rev-parse", "--short=7", `${ref}^{commit}`]);
+  const commit = await resolveCommit(config, ref);
   const dir = `${await Deno.makeTempDir({ prefix: `bench-baseline-${commit}-` })}/`;
   const template = `bench_baseline_${commit}_${Deno.pid}`;
   let created = false;

@@ -10,7 +10,7 @@
 //                     workloads, retries and lifecycle, have no past)
 //   BENCH_CONCURRENCY comma-separated (default 16: where the cores are the limit)
 //   BENCH_SCALE, BENCH_REPEAT as for `npm run bench` (2,000 × scale requests per run at c ≥ 16)
-import { type Baseline, prepareBaseline } from "./baseline.ts";
+import { type Baseline, prepareBaseline, resolveCommit } from "./baseline.ts";
 import { readConfig } from "./config.ts";
 import { openDatabases } from "./databases.ts";
 import { startDriver } from "./driver.ts";
@@ -33,6 +33,9 @@ const refs = (env.get("BENCH_REFS") ?? DEFAULT_REFS.join(",")).split(",").filter
 const workloads: WorkloadName[] = env.get("BENCH_ONLY")
   ? config.workloads.filter((w) => !CURRENT_ONLY.includes(w))
   : ["new", "returning"];
+if (workloads.length === 0) {
+  throw new Error(`BENCH_ONLY: none of these has a past (${CURRENT_ONLY.join(", ")} are new)`);
+}
 const concurrency = (env.get("BENCH_CONCURRENCY") ?? "16").split(",").map(Number);
 
 const databases = await openDatabases(config.adminUrl, `bench_history_${Deno.pid}`);
@@ -40,6 +43,10 @@ const version = await databases.serverVersion();
 const baselines: Baseline[] = [];
 const subjects: Subject[] = [];
 try {
+  // Two refs naming one commit would be one tree measured twice under one label.
+  const commits = await Promise.all(refs.map((ref) => resolveCommit(config, ref)));
+  const twice = commits.find((commit, i) => commits.indexOf(commit) !== i);
+  if (twice) throw new Error(`BENCH_REFS names commit ${twice} twice`);
   for (const ref of refs) baselines.push(await prepareBaseline(config, databases, ref));
   const sides = [...baselines.map((b) => b.side), { ...currentSide(config), label: "tree" }];
   for (const side of sides) subjects.push({ side, driver: startDriver(side) });
@@ -101,7 +108,12 @@ try {
   );
   console.log("\nwrote bench/results/history.{md,json}");
 } finally {
-  for (const { driver } of subjects) await driver.stop();
-  for (const baseline of baselines) await baseline.remove();
-  await databases.end();
+  // Each step on its own: one that fails must not leave the others' processes,
+  // directories or databases behind.
+  const steps = [
+    ...subjects.map(({ driver }) => () => driver.stop()),
+    ...baselines.map((baseline) => () => baseline.remove()),
+    () => databases.end(),
+  ];
+  for (const step of steps) await step().catch((error) => console.error(error));
 }

@@ -9,8 +9,9 @@
 -- but two cancellations have the same rank, so the first to arrive kept its
 -- time, and with it the late-cancellation verdict. The later cancellation
 -- time now wins, as the larger value does for covers and start times.
--- Every caller gives a cancellation its time (the row's cancelled_at, or
--- the change's version), so the rule holds for webhooks and API calls alike.
+-- Callers give a cancellation its time (the row's cancelled_at, else the
+-- change's version); the one exception is a webhook row that was already
+-- cancelled and has no cancelled_at column, which keeps the time known.
 --
 -- Only apply_booking changes: it is defined again in full (a landed
 -- migration is never edited), with that one condition added.
