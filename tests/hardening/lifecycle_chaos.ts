@@ -1,13 +1,17 @@
 // Lifecycle chaos: a model-based check of booking states. Each booking lives
 // a random life (created, resized, moved, cancelled, reinstated, completed,
-// marked no-show, corrected), one snapshot per change with a rising version,
-// as the host's public.bookings row would carry it. Every snapshot is
+// marked no-show, corrected, its cancellation time corrected), one snapshot
+// per change with a rising version, as the host's public.bookings row would
+// carry it; now and then two changes share a version, as two updates in one
+// host transaction share its updated_at. Every snapshot is
 // delivered 1–3 times, shuffled, from parallel clients, as a Database
 // Webhook to any of the three functions or as the API call staff would make
 // (customers-upsert for the creation, booking-update with just the changed
-// fields). The model is "the newest snapshot per booking": at the end every
-// guest's profile must equal the aggregate of its bookings' final snapshots,
-// every state its final snapshot, and the drift check must report nothing.
+// fields). The model is "the newest snapshot per booking", snapshots of one
+// version settled field by field (the later status in STATUS_RANK, between two
+// cancellations the later time, the larger party, the later start): at the
+// end every guest's profile must equal the aggregate of its bookings' final
+// states, every state its final one, and the drift check must report nothing.
 import type { Sql } from "../helpers.ts";
 import { jsonHeaders, parallel, send, type Summary } from "./common.ts";
 
@@ -33,6 +37,14 @@ type Delivery =
   | { via: "api"; life: number; k: number; retries: number };
 
 const FUNCTIONS = ["customers-upsert", "customer-cancel", "booking-update"];
+/** How a tie between two statuses of one version is settled: the later in this list. */
+const STATUS_RANK: readonly Status[] = [
+  "pending",
+  "confirmed",
+  "completed",
+  "no_show",
+  "cancelled",
+];
 const HOUR = 3600_000;
 const MAX_RETRIES = 1000;
 // The restaurant's window (the default): a cancellation less than this
@@ -72,8 +84,9 @@ function live(rng: ReturnType<typeof random>, guest: number, t0: number): Life {
   };
   const snapshots = [s];
   for (let step = rng.int(0, 5); step > 0; step--) {
-    const next: Snapshot = { ...s, updated_at: stamp() };
-    switch (rng.int(0, 5)) {
+    // One step in five is a second update in the host's transaction: same version.
+    const next: Snapshot = { ...s, updated_at: rng.next() < 0.2 ? s.updated_at : stamp() };
+    switch (rng.int(0, 6)) {
       case 0:
         next.party_size = rng.int(1, 12);
         break;
@@ -92,6 +105,12 @@ function live(rng: ReturnType<typeof random>, guest: number, t0: number): Life {
       case 5: // a disputed outcome corrected
         next.status = s.status === "no_show" ? "completed" : "no_show";
         break;
+      case 6: // a cancellation's time corrected (the booking stays cancelled)
+        if (s.status === "cancelled") {
+          next.cancelled_at = new Date(Date.parse(s.updated_at) - rng.int(0, 48) * HOUR)
+            .toISOString();
+        }
+        break;
     }
     if (next.status !== "cancelled") next.cancelled_at = null;
     else if (s.status !== "cancelled") next.cancelled_at = next.updated_at;
@@ -102,6 +121,44 @@ function live(rng: ReturnType<typeof random>, guest: number, t0: number): Life {
     s = next;
   }
   return { id: crypto.randomUUID(), guest, created_at, snapshots };
+}
+
+/**
+ * Whether snapshot k can only travel as a webhook's full row. From the first
+ * version two snapshots share on, a life goes by webhooks alone: staff's API
+ * calls send only what changed, so after a tie a field nobody changed again
+ * would keep what the tie settled (the larger party, say) where the host's
+ * row has the last write. And booking-update has no cancelledAt: a change of
+ * the cancellation time alone is a webhook's.
+ */
+function fullRowOnly(life: Life, k: number): boolean {
+  const tie = life.snapshots.findIndex((s, i) =>
+    i > 0 && s.updated_at === life.snapshots[i - 1].updated_at
+  );
+  if (tie !== -1 && k >= tie - 1) return true;
+  const [before, s] = [life.snapshots[k - 1], life.snapshots[k]];
+  return before !== undefined && s.status === before.status &&
+    s.cancelled_at !== before.cancelled_at;
+}
+
+/** What a booking must end as: its newest snapshot, or its newest version's snapshots settled. */
+function settled(life: Life): Snapshot {
+  const last = life.snapshots[life.snapshots.length - 1];
+  const tied = life.snapshots.filter((s) => s.updated_at === last.updated_at);
+  const latest = (times: string[]) =>
+    times.reduce((a, b) => (Date.parse(b) > Date.parse(a) ? b : a));
+  const status = tied.map((s) => s.status).reduce((a, b) =>
+    STATUS_RANK.indexOf(b) > STATUS_RANK.indexOf(a) ? b : a
+  );
+  return {
+    status,
+    party_size: Math.max(...tied.map((s) => s.party_size)),
+    start_at: latest(tied.map((s) => s.start_at)),
+    cancelled_at: status === "cancelled"
+      ? latest(tied.filter((s) => s.status === "cancelled").map((s) => s.cancelled_at!))
+      : null,
+    updated_at: last.updated_at,
+  };
 }
 
 interface Totals {
@@ -182,7 +239,7 @@ export async function runLifecycleChaos(o: LifecycleChaosOptions): Promise<Summa
       life.snapshots.forEach((_, k) => {
         for (let copies = rng.int(1, 3); copies > 0; copies--) {
           deliveries.push(
-            rng.next() < 0.6
+            rng.next() < 0.6 || fullRowOnly(life, k)
               ? { via: "webhook", fn: rng.pick(FUNCTIONS), life: l, k }
               : { via: "api", life: l, k, retries: 0 },
           );
@@ -254,7 +311,7 @@ export async function runLifecycleChaos(o: LifecycleChaosOptions): Promise<Summa
     await parallel(queue, o.clients, (d) => deliver(d));
 
     // The model against what the database holds.
-    const finals = lives.map((life) => life.snapshots[life.snapshots.length - 1]);
+    const finals = lives.map(settled);
     const states = await o.sql`
       select booking_id, status, covers, starts_at, cancelled_at from public.customer_bookings
       where restaurant_id = ${restaurantId}`;
@@ -312,7 +369,7 @@ export async function runLifecycleChaos(o: LifecycleChaosOptions): Promise<Summa
   return {
     suite: "lifecycle chaos",
     tried:
-      `booking lives (resize, move, cancel, reinstate, complete, no-show, correct) as snapshots, duplicated and shuffled over ${o.clients} clients, webhooks and API, ${round} restaurants`,
+      `booking lives (resize, move, cancel, reinstate, complete, no-show, correct; some changes sharing a version) as snapshots, duplicated and shuffled over ${o.clients} clients, webhooks and API, ${round} restaurants`,
     count: delivered,
     failures,
   };
