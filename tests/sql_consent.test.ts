@@ -2,6 +2,7 @@
 // history; the state is the latest event; upserts only grant; replays and
 // repeated withdrawals add nothing; a withdrawal racing a grant follows the
 // event times; marketing lists never hold a withdrawn guest.
+import type postgres from "postgres";
 import { assert, assertEquals, assertRejects } from "./assert.ts";
 import { callFunction, type Db } from "../supabase/functions/_shared/db.ts";
 import { upsertCustomer } from "../supabase/functions/_shared/customers.ts";
@@ -183,6 +184,90 @@ Deno.test("an upsert's grant racing a withdrawal never deadlocks, whichever wins
     ]);
     assertEquals(results.map((r) => r.status), ["fulfilled", "fulfilled"], `round ${i}`);
   }
+});
+
+Deno.test("a grant dated before the last withdrawal is history; at a tie the withdrawal wins, in either order", async () => {
+  const restaurantId = await createRestaurant(sql);
+  const email = "backdated@example.com";
+  const hoursAgo = (h: number) => new Date(Date.now() - h * 3_600_000).toISOString();
+  const grantAt = (consentAt?: string) =>
+    upsertCustomer(db, service, {
+      restaurantId,
+      email,
+      marketingOptIn: true,
+      booking: { id: crypto.randomUUID(), covers: 2 },
+    }, { consentAt });
+  // What the guest's flags must say: the latest event, a withdrawal first at a tie.
+  const expectState = async (customerId: string, state: "granted" | "withdrawn", label: string) => {
+    const [row] = await sql`
+      select c.marketing_opt_in, e.action
+      from public.customers c
+      cross join lateral (
+        select action from public.consent_events
+        where customer_id = c.id and channel = 'email'
+        order by occurred_at desc, action desc limit 1
+      ) e
+      where c.id = ${customerId}`;
+    assertEquals([row.marketing_opt_in, row.action], [
+      state === "granted",
+      state === "granted" ? "grant" : "withdraw",
+    ], label);
+  };
+
+  const firstAt = hoursAgo(2);
+  const first = await grantAt(firstAt);
+  const id = first.customer.id;
+  const optInAt = first.profile.marketingOptInAt;
+  assertEquals(new Date(optInAt!).getTime(), new Date(firstAt).getTime(), "opted in when given");
+  await expectState(id, "granted", "first grant");
+
+  const off = await consent(restaurantId, id, "email", false);
+  await expectState(id, "withdrawn", "withdrawn");
+  const [{ at: withdrawnAt }] = await sql`
+    select occurred_at as at from public.consent_events
+    where customer_id = ${id} and action = 'withdraw'`;
+
+  const backdated = await grantAt(hoursAgo(1));
+  assertEquals(
+    [
+      backdated.consent.email.state,
+      backdated.customer.marketingOptIn,
+      backdated.profile.marketingOptInAt,
+    ],
+    ["withdrawn", false, optInAt],
+    "a grant older than the withdrawal is kept as history only",
+  );
+  const tied = await grantAt((withdrawnAt as Date).toISOString());
+  assertEquals([tied.consent.email.state, tied.customer.marketingOptIn], ["withdrawn", false]);
+  await expectState(id, "withdrawn", "a grant at the withdrawal's time");
+  assertEquals((await events(id)).length, 4, "both late grants are in the history");
+  assertEquals(off.profile.marketingOptInAt, optInAt);
+
+  const again = await grantAt();
+  assertEquals([again.consent.email.state, again.customer.marketingOptIn], ["granted", true]);
+  assertEquals(again.profile.marketingOptInAt, optInAt, "the first opt-in time is kept");
+  await expectState(id, "granted", "granted again");
+
+  // Events in one transaction share its time: the withdrawal wins whether
+  // it comes after the grant or before it.
+  const record = (tx: postgres.TransactionSql, grant: boolean, wording: string | null) =>
+    tx`select private.record_consent(${restaurantId}, ${id}, 'email', ${grant}, 'staff', 'service', ${wording})`;
+  await sql.begin(async (tx) => {
+    await record(tx, true, "one");
+    await record(tx, false, null);
+  });
+  await expectState(id, "withdrawn", "a withdrawal after a grant of the same time");
+  await sql.begin(async (tx) => {
+    await record(tx, true, "two");
+    await record(tx, false, null);
+    await record(tx, true, "three");
+  });
+  await expectState(id, "withdrawn", "a grant after a withdrawal of the same time");
+  assertEquals((await events(id)).length, 10);
+  await sql.begin(async (tx) => {
+    await record(tx, true, "four");
+  });
+  await expectState(id, "granted", "a later grant");
 });
 
 Deno.test("a grant dated in the future is taken as now: a later withdrawal still wins", async () => {

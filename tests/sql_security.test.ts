@@ -149,6 +149,7 @@ const VALIDATORS = [
   "private.fold_name(text)",
   "private.customer_row_valid(uuid,text,text,text,text,text,boolean,timestamp with time zone,uuid)",
   "private.contact_row_valid(text,text,text,text)",
+  "private.consent_event_valid(text,text,text,text,text)",
 ];
 
 Deno.test("the private functions are reachable by no API role", async () => {

@@ -96,6 +96,16 @@ export type Database = {
         Args: { "p_actual": string; "p_assumed": string };
         Returns: undefined;
       };
+      "consent_event_valid": {
+        Args: {
+          "p_action": string;
+          "p_actor": string;
+          "p_channel": string;
+          "p_idempotency_key": string;
+          "p_source": string;
+        };
+        Returns: boolean;
+      };
       "consent_json": { Args: { "p_customer_id": string }; Returns: Json };
       "consent_state": {
         Args: { "p_channel": string; "p_customer_id": string };
@@ -481,13 +491,6 @@ export type Database = {
             isOneToOne: false;
             referencedRelation: "customers";
             referencedColumns: ["restaurant_id", "id"];
-          },
-          {
-            foreignKeyName: "consent_events_restaurant_id_fkey";
-            columns: ["restaurant_id"];
-            isOneToOne: false;
-            referencedRelation: "restaurants";
-            referencedColumns: ["id"];
           },
           {
             foreignKeyName: "consent_events_wording_id_fkey";
