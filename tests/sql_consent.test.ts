@@ -186,6 +186,49 @@ Deno.test("an upsert's grant racing a withdrawal never deadlocks, whichever wins
   }
 });
 
+Deno.test("a consent list that is not a list of grants is refused whole, before anything is written, whatever the booking", async () => {
+  const restaurantId = await createRestaurant(sql);
+  await upsertCustomer(db, service, {
+    restaurantId,
+    email: "known@example.com",
+    marketingOptIn: false,
+  });
+  // As rpc() callers can send it (the HTTP API's schema refuses these first).
+  const upsert = (email: string, status: string, consent: unknown) =>
+    callFunction(db, "customers_upsert", {
+      p_claims: JSON.stringify(service),
+      p_restaurant_id: restaurantId,
+      p_email: email,
+      p_email_normalized: email,
+      p_booking_id: crypto.randomUUID(),
+      p_booking_covers: 2,
+      p_booking_status: status,
+      p_consent: JSON.stringify(consent),
+    });
+  const bad = [
+    { channel: "email", granted: true }, // not a list
+    [{ channel: "sms", granted: false }], // not a grant
+    [{ channel: "sms", granted: true }, { channel: "email" }], // one of them not a grant
+  ];
+  for (const [i, consent] of bad.entries()) {
+    for (const status of ["confirmed", "cancelled"]) {
+      for (const email of [`new.${i}.${status}@example.com`, "known@example.com"]) {
+        await assertRejects(
+          () => upsert(email, status, consent),
+          (e: { code?: string }) => e.code === "PT400", // answered 400 invalid_request
+          `${JSON.stringify(consent)}, ${status}, ${email}`,
+        );
+      }
+    }
+  }
+  const [row] = await sql`
+    select
+      (select count(*)::int from public.customers where restaurant_id = ${restaurantId}) as guests,
+      (select count(*)::int from public.customer_bookings where restaurant_id = ${restaurantId}) as bookings,
+      (select count(*)::int from public.consent_events where restaurant_id = ${restaurantId}) as events`;
+  assertEquals([row.guests, row.bookings, row.events], [1, 0, 0]);
+});
+
 Deno.test("a grant dated before the last withdrawal is history; at a tie the withdrawal wins, in either order", async () => {
   const restaurantId = await createRestaurant(sql);
   const email = "backdated@example.com";

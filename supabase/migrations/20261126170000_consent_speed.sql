@@ -14,7 +14,12 @@
 --     state after is the later of the state before and the new event;
 --   * a row lock on a guest the same transaction has just created, which no
 --     other transaction can see yet.
--- Nothing here changes what is accepted, stored or answered.
+-- Nothing here changes what is stored or answered. One thing is refused that
+-- passed before: an upsert's consent list that is not a list of grants, now
+-- refused whole before anything is written, whatever the booking's status
+-- (see customers_upsert below). Errors of consent_events name the one
+-- validator, and PostgREST no longer embeds restaurants from consent events
+-- directly (as for contacts, booking states and profiles since the hot path).
 
 -------------------------------------------------------------------------------
 -- private.consent_event_valid: every rule of a consent_events row (the
@@ -160,7 +165,8 @@ revoke all on function private.record_consent(
 -- private.apply_upsert_consents (replaced): as before (the consent list's
 -- grants, then marketingOptIn's email grant, in that order), with the
 -- marketingOptIn grant recorded by a direct call instead of through a list
--- built for it, and the actor worked out once.
+-- built for it, and the actor worked out once. The list is checked by its
+-- caller, customers_upsert, before anything is written.
 -------------------------------------------------------------------------------
 create or replace function private.apply_upsert_consents(
   p_claims jsonb,
@@ -181,10 +187,7 @@ declare
   v_added integer := 0;
   v_actor text;
 begin
-  if p_consent is not null and jsonb_typeof(p_consent) <> 'array' then
-    raise exception using errcode = 'PT400', message = 'invalid_request',
-      detail = 'consent must be a list.';
-  end if;
+  -- The caller (customers_upsert) has checked the list, before any write.
   if p_booking_id is not null and not p_booking_recorded then
     return 0;
   end if;
@@ -194,10 +197,6 @@ begin
   -- orders these grants against a concurrent withdrawal.
   if jsonb_array_length(coalesce(p_consent, '[]')) > 0 then
     for v_item in select * from jsonb_array_elements(p_consent) loop
-      if (v_item ->> 'granted')::boolean is distinct from true then
-        raise exception using errcode = 'PT400', message = 'invalid_request',
-          detail = 'An upsert only grants consent; withdraw with customer-consent.';
-      end if;
       if private.record_consent(
         p_restaurant_id, p_customer_id, v_item ->> 'channel', true,
         coalesce(v_item ->> 'source', 'booking'), v_actor, v_item ->> 'wording', p_consent_at,
@@ -223,7 +222,11 @@ revoke all on function private.apply_upsert_consents(
 
 -------------------------------------------------------------------------------
 -- private.customers_upsert (replaces the duplicates one): as before, but a
--- guest this call created is not locked again before its grants.
+-- guest this call created is not locked again before its grants, and the
+-- consent list is checked whole before anything is written. (It was checked
+-- only where grants were recorded: a bad list beside a cancelled booking or a
+-- replay passed unread, and a list that was not an array failed on the lock's
+-- condition with a bare 22023.)
 -------------------------------------------------------------------------------
 create or replace function private.customers_upsert(
   p_claims jsonb,
@@ -265,6 +268,19 @@ begin
         detail = 'A booking needs its covers.';
     end if;
     perform private.check_booking_change(v_status, p_booking_covers);
+  end if;
+  if p_consent is not null then
+    if jsonb_typeof(p_consent) <> 'array' then
+      raise exception using errcode = 'PT400', message = 'invalid_request',
+        detail = 'consent must be a list.';
+    end if;
+    if exists (
+      select from jsonb_array_elements(p_consent) e
+      where (e ->> 'granted')::boolean is distinct from true
+    ) then
+      raise exception using errcode = 'PT400', message = 'invalid_request',
+        detail = 'An upsert only grants consent; withdraw with customer-consent.';
+    end if;
   end if;
 
   -- The guest is found under its contacts' locks, which a merge takes too:
