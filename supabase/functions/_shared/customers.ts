@@ -4,7 +4,14 @@
 // National phone numbers need the restaurant's region, which is cached per
 // isolate and re-checked by SQL on every call.
 import { type Claims, sqlClaims } from "./auth.ts";
-import { callFunction, type Db, isRegionMismatch, toHttpError } from "./db.ts";
+import {
+  callFunction,
+  type Db,
+  type EveryArg,
+  isRegionMismatch,
+  orNull,
+  toHttpError,
+} from "./db.ts";
 import type { ErrorDetail } from "./http.ts";
 import {
   isInternational,
@@ -101,9 +108,6 @@ function loadPhoneModule(): Promise<PhoneModule> {
   return phoneModule ??= import("./normalize_phone.ts");
 }
 
-// null and undefined both mean "not given": the SQL default (null) applies.
-const given = <T>(value: T | null | undefined): T | undefined => value ?? undefined;
-
 export async function upsertCustomer(
   db: Db,
   claims: Claims,
@@ -128,26 +132,30 @@ export async function runUpsert(
   const booking = req.booking ?? null;
   const version = booking ? booking.updatedAt ?? options.receivedAt : undefined;
   return await withRegion(req.restaurantId, contacts.phone, async (phone) => {
-    return await callFunction(db, "customers_upsert", {
-      p_claims: sqlClaims(claims),
-      p_restaurant_id: req.restaurantId,
-      p_full_name: given(name),
-      p_email: given(email?.display),
-      p_email_normalized: given(email?.normalized),
-      p_phone: given(phone?.display),
-      p_phone_normalized: given(phone?.e164),
-      p_phone_region: given(phone?.region),
-      p_marketing_opt_in: req.marketingOptIn,
-      p_consent_at: given(options.consentAt),
-      // jsonb: sent as JSON text (node-postgres would send an array as a SQL array).
-      p_consent: req.consent?.length ? JSON.stringify(req.consent) : undefined,
-      p_booking_id: given(booking?.id),
-      p_booking_covers: given(booking?.covers),
-      p_booking_starts_at: given(booking?.startsAt),
-      p_booking_status: given(booking?.status),
-      p_booking_cancelled_at: given(cancelledAt(booking?.status, options.cancelledAt, version)),
-      p_booking_version: version,
-    }) as unknown as UpsertResult;
+    return await callFunction(
+      db,
+      "customers_upsert",
+      {
+        p_claims: sqlClaims(claims),
+        p_restaurant_id: req.restaurantId,
+        p_full_name: orNull(name),
+        p_email: orNull(email?.display),
+        p_email_normalized: orNull(email?.normalized),
+        p_phone: orNull(phone?.display),
+        p_phone_normalized: orNull(phone?.e164),
+        p_phone_region: orNull(phone?.region),
+        p_marketing_opt_in: req.marketingOptIn,
+        p_consent_at: orNull(options.consentAt),
+        // jsonb: sent as JSON text (node-postgres would send an array as a SQL array).
+        p_consent: req.consent?.length ? JSON.stringify(req.consent) : null,
+        p_booking_id: orNull(booking?.id),
+        p_booking_covers: orNull(booking?.covers),
+        p_booking_starts_at: orNull(booking?.startsAt),
+        p_booking_status: orNull(booking?.status),
+        p_booking_cancelled_at: orNull(cancelledAt(booking?.status, options.cancelledAt, version)),
+        p_booking_version: orNull(version),
+      } satisfies EveryArg<"customers_upsert">,
+    ) as unknown as UpsertResult;
   });
 }
 
@@ -170,16 +178,20 @@ export async function runCancel(
 ): Promise<CancelResult> {
   const email = contacts.email;
   return await withRegion(req.restaurantId, contacts.phone, async (phone) => {
-    return await callFunction(db, "customer_cancel", {
-      p_claims: sqlClaims(claims),
-      p_restaurant_id: req.restaurantId,
-      p_booking_id: req.bookingId,
-      p_customer_id: given(req.customerId),
-      p_email_normalized: given(email?.normalized),
-      p_phone_normalized: given(phone?.e164),
-      p_phone_region: given(phone?.region),
-      p_cancelled_at: given(req.cancelledAt),
-    }) as unknown as CancelResult;
+    return await callFunction(
+      db,
+      "customer_cancel",
+      {
+        p_claims: sqlClaims(claims),
+        p_restaurant_id: req.restaurantId,
+        p_booking_id: req.bookingId,
+        p_customer_id: orNull(req.customerId),
+        p_email_normalized: orNull(email?.normalized),
+        p_phone_normalized: orNull(phone?.e164),
+        p_phone_region: orNull(phone?.region),
+        p_cancelled_at: orNull(req.cancelledAt),
+      } satisfies EveryArg<"customer_cancel">,
+    ) as unknown as CancelResult;
   });
 }
 
@@ -190,17 +202,21 @@ export async function updateBooking(
   req: BookingUpdateRequest & { cancelledAt?: string | null; customerId?: string | null },
   receivedAt?: string,
 ): Promise<BookingUpdateResult> {
-  return await callFunction(db, "booking_update", {
-    p_claims: sqlClaims(claims),
-    p_restaurant_id: req.restaurantId,
-    p_booking_id: req.bookingId,
-    p_status: given(req.status),
-    p_covers: given(req.covers),
-    p_starts_at: given(req.startsAt),
-    p_cancelled_at: given(cancelledAt(req.status, req.cancelledAt, req.updatedAt ?? receivedAt)),
-    p_version: req.updatedAt ?? receivedAt,
-    p_customer_id: given(req.customerId),
-  }) as unknown as BookingUpdateResult;
+  return await callFunction(
+    db,
+    "booking_update",
+    {
+      p_claims: sqlClaims(claims),
+      p_restaurant_id: req.restaurantId,
+      p_booking_id: req.bookingId,
+      p_status: orNull(req.status),
+      p_covers: orNull(req.covers),
+      p_starts_at: orNull(req.startsAt),
+      p_cancelled_at: orNull(cancelledAt(req.status, req.cancelledAt, req.updatedAt ?? receivedAt)),
+      p_version: orNull(req.updatedAt ?? receivedAt),
+      p_customer_id: orNull(req.customerId),
+    } satisfies EveryArg<"booking_update">,
+  ) as unknown as BookingUpdateResult;
 }
 
 /**
@@ -229,14 +245,18 @@ export async function lookupCustomer(
   const contacts = await prepareContacts(db, claims, req.restaurantId, req, API_PATHS, "refuse");
   const email = contacts.email;
   return await withRegion(req.restaurantId, contacts.phone, async (phone) => {
-    return await callFunction(db, "customer_lookup", {
-      p_claims: sqlClaims(claims),
-      p_restaurant_id: req.restaurantId,
-      p_customer_id: given(req.customerId),
-      p_email_normalized: given(email?.normalized),
-      p_phone_normalized: given(phone?.e164),
-      p_phone_region: given(phone?.region),
-    }) as unknown as LookupResult;
+    return await callFunction(
+      db,
+      "customer_lookup",
+      {
+        p_claims: sqlClaims(claims),
+        p_restaurant_id: req.restaurantId,
+        p_customer_id: orNull(req.customerId),
+        p_email_normalized: orNull(email?.normalized),
+        p_phone_normalized: orNull(phone?.e164),
+        p_phone_region: orNull(phone?.region),
+      } satisfies EveryArg<"customer_lookup">,
+    ) as unknown as LookupResult;
   });
 }
 
@@ -263,8 +283,9 @@ export async function eraseCustomer(
     p_claims: sqlClaims(claims),
     p_restaurant_id: req.restaurantId,
     p_customer_id: req.customerId,
-    p_reason: given(req.reason),
-    p_force: given(req.force),
+    p_reason: orNull(req.reason),
+    // Left out when absent: its SQL default is false.
+    p_force: req.force ?? undefined,
   }) as unknown as EraseResult;
 }
 

@@ -12,8 +12,29 @@ import { type ErrorCode, HttpError } from "./http.ts";
 type PrivateFunctions = Database["private"]["Functions"];
 /** A SQL function of the private schema, by name. */
 export type FunctionName = keyof PrivateFunctions;
-/** Its arguments by SQL name, as `supabase gen types` describes them. */
-export type FunctionArgs<F extends FunctionName> = PrivateFunctions[F]["Args"];
+/**
+ * Its arguments by SQL name, as `supabase gen types` describes them, each
+ * also nullable (no function of the schema is strict, so null is a value
+ * like any other; the generated types leave it out).
+ */
+export type FunctionArgs<F extends FunctionName> = {
+  [K in keyof PrivateFunctions[F]["Args"]]: PrivateFunctions[F]["Args"][K] | null;
+};
+
+/**
+ * An absent value, sent as an explicit null rather than left out, where the
+ * SQL default is null too. A call that leaves out any argument makes
+ * Postgres read back and parse all of the function's defaults on every call:
+ * ~70k instructions, 4 % of a returning guest's upsert (callgrind).
+ */
+export const orNull = <T>(value: T | null | undefined): T | null => value ?? null;
+
+/**
+ * Every argument of F, none left out: a hot call's object `satisfies` this,
+ * so an argument added to the SQL function fails `deno check` until the
+ * call passes it (or null), rather than quietly costing the defaults' parse.
+ */
+export type EveryArg<F extends FunctionName> = Required<FunctionArgs<F>>;
 
 export interface DbOptions {
   /** Connections per isolate. */

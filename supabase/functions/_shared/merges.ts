@@ -3,7 +3,7 @@
 // upsert adding one at that moment) is refused by SQL with 40001 rather
 // than risk waiting in the wrong lock order; it is simply run again.
 import { type Claims, sqlClaims } from "./auth.ts";
-import { callFunction, type Db, errorCode } from "./db.ts";
+import { callFunction, type Db, errorCode, orNull } from "./db.ts";
 import type { DuplicatesResult, MergeResult, UnmergeResult } from "./responses.ts";
 import type { DuplicatesRequest, MergeRequest, UnmergeRequest } from "./schemas.ts";
 
@@ -23,8 +23,6 @@ async function retried<T>(call: () => Promise<T>): Promise<T> {
   }
 }
 
-const given = <T>(value: T | null | undefined): T | undefined => value ?? undefined;
-
 /** A page of candidate pairs, or the dismissal of one pair. */
 export async function duplicates(
   db: Db,
@@ -34,9 +32,9 @@ export async function duplicates(
   return await callFunction(db, "customer_duplicates", {
     p_claims: sqlClaims(claims),
     p_restaurant_id: req.restaurantId,
-    p_limit: given(req.limit),
-    p_cursor: given(req.cursor),
-    p_dismiss: given(req.dismiss),
+    p_limit: orNull(req.limit),
+    p_cursor: orNull(req.cursor),
+    p_dismiss: orNull(req.dismiss),
   }) as unknown as DuplicatesResult;
 }
 
