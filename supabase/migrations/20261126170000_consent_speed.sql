@@ -196,7 +196,7 @@ begin
   -- The caller (customers_upsert) already holds the customer's row lock (or
   -- created the customer), taken before the booking's in lock order: it
   -- orders these grants against a concurrent withdrawal.
-  if jsonb_array_length(coalesce(p_consent, '[]')) > 0 then
+  if p_consent is not null then
     for v_item in select * from jsonb_array_elements(p_consent) loop
       if private.record_consent(
         p_restaurant_id, p_customer_id, v_item ->> 'channel', true,
