@@ -176,6 +176,76 @@ Deno.test("the private functions are reachable by no API role", async () => {
   }
 });
 
+/** The SQL functions the edge functions call by name (`callFunction(db, "name", …)`). */
+function functionsCalledByTheEdge(): Set<string> {
+  const dir = new URL("../supabase/functions/_shared/", import.meta.url);
+  const names = new Set<string>();
+  for (const entry of Deno.readDirSync(dir)) {
+    if (!entry.name.endsWith(".ts")) continue;
+    const text = Deno.readTextFileSync(new URL(entry.name, dir));
+    for (const m of text.matchAll(/callFunction\(\s*db,\s*"([a-z_]+)"/g)) names.add(m[1]);
+  }
+  return names;
+}
+
+Deno.test("entry points, triggers and validators set search_path; a helper runs under its caller's", async () => {
+  const called = functionsCalledByTheEdge();
+  assert(called.has("customers_upsert") && called.has("authorize"), [...called].join(", "));
+  // A function is reached from outside when it is public (rpc), a security
+  // definer, a trigger, named by a CHECK or an index (run by any writer), or
+  // called by the edge functions. SQL-standard bodies are bound when created.
+  const fns = await sql<{
+    fn: string;
+    name: string;
+    schema: string;
+    pinned: boolean;
+    bound: boolean;
+    definer: boolean;
+    trigger: boolean;
+    inDdl: boolean;
+    forPublic: boolean;
+  }[]>`
+    select p.oid::regprocedure::text as fn, p.proname as name, n.nspname as schema,
+      coalesce('search_path=""' = any(p.proconfig), false) as pinned,
+      p.prosqlbody is not null as bound,
+      p.prosecdef as definer,
+      p.prorettype = 'trigger'::regtype as trigger,
+      exists (
+        select from pg_depend d
+        where d.refclassid = 'pg_proc'::regclass and d.refobjid = p.oid
+          and d.classid in ('pg_constraint'::regclass, 'pg_class'::regclass, 'pg_attrdef'::regclass)
+      ) as "inDdl",
+      exists (
+        select from aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+        where a.grantee = 0 and a.privilege_type = 'EXECUTE'
+      ) as "forPublic"
+    from pg_proc p
+    join pg_namespace n on n.oid = p.pronamespace
+    where n.nspname in ('public', 'private')
+      and not exists (
+        select from pg_depend e
+        where e.classid = 'pg_proc'::regclass and e.objid = p.oid and e.deptype = 'e'
+      )`;
+  const helpers = fns.filter((f) => !f.pinned && !f.bound);
+  for (const f of fns.filter((f) => !f.bound)) {
+    const outside = f.schema === "public" || f.definer || f.trigger || f.inDdl ||
+      called.has(f.name);
+    if (outside) assert(f.pinned, `${f.fn} is reached from outside and must set search_path = ''`);
+  }
+  for (const h of helpers) {
+    assertEquals(h.forPublic, false, `${h.fn}: a helper is executable by its owner only`);
+    for (const role of ["anon", "authenticated", "service_role"]) {
+      const [{ ok }] = await sql`select has_function_privilege(${role}, ${h.fn}, 'execute') as ok`;
+      assertEquals(ok, false, `${role} may execute the helper ${h.fn}`);
+    }
+  }
+  // The hot path's helpers are among them (the rule is not vacuous).
+  const names = new Set(helpers.map((h) => h.name));
+  for (const name of ["customer_doc", "apply_booking", "resolve_customer", "record_consent"]) {
+    assert(names.has(name), `${name} is a helper`);
+  }
+});
+
 Deno.test("staff cannot write customers, profiles or the ledger directly", async () => {
   const restaurantId = await createRestaurant(sql);
   const staff = await addStaff(sql, restaurantId);

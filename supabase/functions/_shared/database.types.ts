@@ -162,6 +162,16 @@ export type Database = {
         };
         Returns: Json;
       };
+      "customer_doc": {
+        Args: { "p_customer_id": string };
+        Returns: Database["private"]["CompositeTypes"]["customer_doc"];
+        SetofOptions: {
+          from: "*";
+          to: "customer_doc";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "customer_duplicates": {
         Args: {
           "p_claims": Json;
@@ -374,7 +384,11 @@ export type Database = {
       [_ in never]: never;
     };
     CompositeTypes: {
-      [_ in never]: never;
+      "customer_doc": {
+        "customer": Json | null;
+        "profile": Json | null;
+        "consent": Json | null;
+      };
     };
   };
   "public": {
