@@ -178,13 +178,17 @@ Deno.test("the private functions are reachable by no API role", async () => {
 
 /** The SQL functions the edge functions call by name (`callFunction(db, "name", …)`). */
 function functionsCalledByTheEdge(): Set<string> {
-  const dir = new URL("../supabase/functions/_shared/", import.meta.url);
   const names = new Set<string>();
-  for (const entry of Deno.readDirSync(dir)) {
-    if (!entry.name.endsWith(".ts")) continue;
-    const text = Deno.readTextFileSync(new URL(entry.name, dir));
-    for (const m of text.matchAll(/callFunction\(\s*db,\s*"([a-z_]+)"/g)) names.add(m[1]);
-  }
+  const walk = (dir: URL) => {
+    for (const entry of Deno.readDirSync(dir)) {
+      if (entry.isDirectory) walk(new URL(`${entry.name}/`, dir));
+      else if (entry.name.endsWith(".ts")) {
+        const text = Deno.readTextFileSync(new URL(entry.name, dir));
+        for (const m of text.matchAll(/callFunction\(\s*db,\s*"([a-z_]+)"/g)) names.add(m[1]);
+      }
+    }
+  };
+  walk(new URL("../supabase/functions/", import.meta.url));
   return names;
 }
 
@@ -192,8 +196,10 @@ Deno.test("entry points, triggers and validators set search_path; a helper runs 
   const called = functionsCalledByTheEdge();
   assert(called.has("customers_upsert") && called.has("authorize"), [...called].join(", "));
   // A function is reached from outside when it is public (rpc), a security
-  // definer, a trigger, named by a CHECK or an index (run by any writer), or
-  // called by the edge functions. SQL-standard bodies are bound when created.
+  // definer, a trigger, named by a CHECK, an index, a default, a policy, a
+  // trigger or a view (run by any writer or reader), or called by the edge
+  // functions. A helper's SQL-standard body is bound when created: it needs no
+  // path, but it is still a helper, so one reached from outside must set one.
   const fns = await sql<{
     fn: string;
     name: string;
@@ -213,7 +219,10 @@ Deno.test("entry points, triggers and validators set search_path; a helper runs 
       exists (
         select from pg_depend d
         where d.refclassid = 'pg_proc'::regclass and d.refobjid = p.oid
-          and d.classid in ('pg_constraint'::regclass, 'pg_class'::regclass, 'pg_attrdef'::regclass)
+          and d.classid in (
+            'pg_constraint'::regclass, 'pg_class'::regclass, 'pg_attrdef'::regclass,
+            'pg_policy'::regclass, 'pg_trigger'::regclass, 'pg_rewrite'::regclass
+          )
       ) as "inDdl",
       exists (
         select from aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
@@ -227,7 +236,7 @@ Deno.test("entry points, triggers and validators set search_path; a helper runs 
         where e.classid = 'pg_proc'::regclass and e.objid = p.oid and e.deptype = 'e'
       )`;
   const helpers = fns.filter((f) => !f.pinned && !f.bound);
-  for (const f of fns.filter((f) => !f.bound)) {
+  for (const f of fns) {
     const outside = f.schema === "public" || f.definer || f.trigger || f.inDdl ||
       called.has(f.name);
     if (outside) assert(f.pinned, `${f.fn} is reached from outside and must set search_path = ''`);

@@ -26,6 +26,9 @@
 -------------------------------------------------------------------------------
 create type private.customer_doc as (customer json, profile json, consent jsonb);
 
+-- Only the module's functions use it.
+revoke usage on type private.customer_doc from public;
+
 create function private.customer_doc(p_customer_id uuid)
 returns private.customer_doc
 language plpgsql

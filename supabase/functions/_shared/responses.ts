@@ -1,6 +1,7 @@
 // The answers of the SQL functions, typed from the generated row types: a
 // renamed or retyped column fails `deno check` here. The JSON itself is built
-// in SQL (private.customer_json and the functions' result objects).
+// in SQL (private.customer_doc, its jsonb form private.customer_json, and the
+// functions' result objects).
 import type { Database } from "./database.types.ts";
 
 type Row<T extends keyof Database["public"]["Tables"]> = Database["public"]["Tables"][T]["Row"];
