@@ -6,9 +6,9 @@
 -- a search_path change also drops the cached namespace path), where a plain
 -- call costs none of that. A new guest's upsert makes ten nested calls to
 -- helpers, a returning guest's nine: measured with callgrind (single-user
--- backends, BENCHMARKS.md), the clauses cost 103k instructions of a new
--- guest's 2.85M on PostgreSQL 15 and 62k of 3.18M on 18, 94k of a returning
--- guest's 1.70M on 15.
+-- backends, BENCHMARKS.md), removing them saves 93k instructions of a new
+-- guest's 2.85M on PostgreSQL 15 and 51k of 3.18M on 18, 84k of a returning
+-- guest's 1.70M on 15 and 49k of 1.89M on 18.
 --
 -- What still sets search_path = '' (tests/sql_security.test.ts pins the rule):
 --   * every entry point: what the edge functions, the rpc() wrappers, the

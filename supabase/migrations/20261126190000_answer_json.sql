@@ -6,8 +6,9 @@
 -- call's own fields, went through that again. The callers (the edge
 -- functions, PostgREST) read the text either way. Measured with callgrind
 -- (single-user backends, BENCHMARKS.md): the answer was 509k instructions of
--- a new guest's upsert on PostgreSQL 18 (3.12M); built as json it costs
--- 147k less, for new and returning guests alike.
+-- a new guest's upsert on PostgreSQL 18 (3.13M); built as json it costs
+-- 151k less for a new guest and 138k for a returning one (PostgreSQL 15: 134k
+-- and 127k).
 --
 -- A guest's shape is still written once: private.customer_doc builds its
 -- three parts (customer, profile, consent) as json; these three functions
