@@ -353,6 +353,39 @@ Deno.test("the drift check reports a profile that does not match its bookings", 
   assertEquals(await drift(restaurantId), []);
 });
 
+Deno.test("no profile counter can be stored negative, whatever writes it", async () => {
+  const restaurantId = await createRestaurant(sql);
+  const r = await book(restaurantId, "tally@example.com", crypto.randomUUID(), v(0), {});
+  const counters = [
+    "total_bookings",
+    "total_covers",
+    "total_cancellations",
+    "total_late_cancellations",
+    "total_visits",
+    "total_no_shows",
+  ];
+  for (const column of counters) {
+    await assertRejects(
+      () =>
+        sql`update public.customer_profiles set ${
+          sql(column)
+        } = -1 where customer_id = ${r.customer.id}`,
+      (e: { code?: string }) => e.code === "23514",
+      column,
+    );
+  }
+  // A counter moved below zero by arithmetic is refused too, and zero is a count.
+  await assertRejects(
+    () =>
+      sql`update public.customer_profiles set total_visits = total_visits - 1 where customer_id = ${r.customer.id}`,
+    (e: { code?: string }) => e.code === "23514",
+  );
+  await sql`update public.customer_profiles set total_covers = 0 where customer_id = ${r.customer.id}`;
+  const [row] =
+    await sql`select total_covers from public.customer_profiles where customer_id = ${r.customer.id}`;
+  assertEquals(row.total_covers, 0);
+});
+
 Deno.test("upgrade: the ledger's bookings and cancellations become states, none lost", async () => {
   // A database migrated up to the ledger, holding events recorded through
   // the old functions (in both orders), then upgraded by the new migration.

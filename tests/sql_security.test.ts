@@ -144,12 +144,11 @@ const VALIDATORS = [
   "private.is_clean_text(text,integer)",
   "private.is_normalized_email(text)",
   "private.is_e164(text)",
-  "private.booking_state_valid(text,timestamp with time zone,timestamp with time zone,integer," +
-  "timestamp with time zone,timestamp with time zone,timestamp with time zone,boolean)",
+  "private.booking_state_valid(customer_bookings)",
   "private.fold_name(text)",
-  "private.customer_row_valid(uuid,text,text,text,text,text,boolean,timestamp with time zone,uuid)",
-  "private.contact_row_valid(text,text,text,text)",
-  "private.consent_event_valid(text,text,text,text,text)",
+  "private.customer_row_valid(customers)",
+  "private.contact_row_valid(customer_contacts)",
+  "private.consent_event_valid(consent_events)",
 ];
 
 Deno.test("the private functions are reachable by no API role", async () => {

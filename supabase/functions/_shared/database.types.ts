@@ -63,14 +63,10 @@ export type Database = {
       };
       "booking_state_valid": {
         Args: {
-          "p_cancelled_at": string;
-          "p_covers": number;
-          "p_covers_version": string;
-          "p_late": boolean;
-          "p_starts_at": string;
-          "p_starts_at_version": string;
-          "p_status": string;
-          "p_status_version": string;
+          "p_state": Omit<
+            Database["public"]["Tables"]["customer_bookings"]["Row"],
+            Database["public"]["Tables"]["customer_bookings"]["ComputedFields"]
+          >;
         };
         Returns: boolean;
       };
@@ -98,11 +94,10 @@ export type Database = {
       };
       "consent_event_valid": {
         Args: {
-          "p_action": string;
-          "p_actor": string;
-          "p_channel": string;
-          "p_idempotency_key": string;
-          "p_source": string;
+          "p_event": Omit<
+            Database["public"]["Tables"]["consent_events"]["Row"],
+            Database["public"]["Tables"]["consent_events"]["ComputedFields"]
+          >;
         };
         Returns: boolean;
       };
@@ -127,10 +122,10 @@ export type Database = {
       };
       "contact_row_valid": {
         Args: {
-          "p_added_by": string;
-          "p_display": string;
-          "p_kind": string;
-          "p_value_normalized": string;
+          "p_contact": Omit<
+            Database["public"]["Tables"]["customer_contacts"]["Row"],
+            Database["public"]["Tables"]["customer_contacts"]["ComputedFields"]
+          >;
         };
         Returns: boolean;
       };
@@ -214,15 +209,10 @@ export type Database = {
       };
       "customer_row_valid": {
         Args: {
-          "p_email": string;
-          "p_email_normalized": string;
-          "p_erased_at": string;
-          "p_full_name": string;
-          "p_id": string;
-          "p_marketing_opt_in": boolean;
-          "p_merged_into": string;
-          "p_phone": string;
-          "p_phone_normalized": string;
+          "p_customer": Omit<
+            Database["public"]["Tables"]["customers"]["Row"],
+            Database["public"]["Tables"]["customers"]["ComputedFields"]
+          >;
         };
         Returns: boolean;
       };
