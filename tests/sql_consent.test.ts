@@ -107,6 +107,45 @@ Deno.test("each transition per channel, with its evidence; the email state is ma
   );
 });
 
+Deno.test("a consent event that breaks a rule is refused by the table, whoever writes it", async () => {
+  const restaurantId = await createRestaurant(sql);
+  const g = await upsertCustomer(db, service, {
+    restaurantId,
+    email: "rules@example.com",
+    marketingOptIn: false,
+  });
+  const valid = {
+    restaurant_id: restaurantId,
+    customer_id: g.customer.id,
+    channel: "email",
+    action: "grant",
+    source: "staff",
+    actor: "service",
+    occurred_at: new Date().toISOString(),
+  };
+  const broken: Record<string, unknown>[] = [
+    { channel: "fax" },
+    { action: "maybe" },
+    { source: "rumour" },
+    { actor: "someone" },
+    { actor: crypto.randomUUID().toUpperCase() },
+    { actor: crypto.randomUUID() + "0" },
+    { idempotency_key: "k".repeat(201) },
+  ];
+  for (const change of broken) {
+    await assertRejects(
+      () => sql`insert into public.consent_events ${sql({ ...valid, ...change })}`,
+      (e: { code?: string }) => e.code === "23514",
+      JSON.stringify(change),
+    );
+  }
+  // The valid row, an auth user's and a 200-character key are stored.
+  await sql`insert into public.consent_events ${
+    sql({ ...valid, actor: crypto.randomUUID(), idempotency_key: "k".repeat(200) })
+  }`;
+  assertEquals((await events(g.customer.id)).length, 1);
+});
+
 Deno.test("upserts only grant: unticked is not a withdrawal; a replayed booking adds no second event", async () => {
   const restaurantId = await createRestaurant(sql);
   const booking = { id: crypto.randomUUID(), covers: 2 };

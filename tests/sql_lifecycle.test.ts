@@ -386,6 +386,54 @@ Deno.test("no profile counter can be stored negative, whatever writes it", async
   assertEquals(row.total_covers, 0);
 });
 
+Deno.test("a booking state that breaks a rule is refused by the table, whoever writes it", async () => {
+  const restaurantId = await createRestaurant(sql);
+  const r = await book(restaurantId, "rules@example.com", crypto.randomUUID(), v(0), {});
+  const t = v(0);
+  const valid = {
+    restaurant_id: restaurantId,
+    customer_id: r.customer.id,
+    status: "confirmed",
+    status_version: t,
+    covers: 2,
+    covers_version: t,
+    starts_at: t,
+    starts_at_version: t,
+  };
+  const broken: Record<string, unknown>[] = [
+    { status: "seated" },
+    { covers: 0 },
+    { covers: 1001 },
+    { status_version: null },
+    { covers_version: null },
+    { starts_at_version: null },
+    { cancelled_at: t }, // cancelled_at only on a cancelled booking
+    { late_cancellation: true }, // late only when cancelled
+  ];
+  for (const change of broken) {
+    await assertRejects(
+      () =>
+        sql`insert into public.customer_bookings ${
+          sql({ ...valid, booking_id: crypto.randomUUID(), ...change })
+        }`,
+      (e: { code?: string }) => e.code === "23514",
+      JSON.stringify(change),
+    );
+  }
+  // The same rules hold for an update, and the valid row itself is stored.
+  const bookingId = crypto.randomUUID();
+  await sql`insert into public.customer_bookings ${sql({ ...valid, booking_id: bookingId })}`;
+  await assertRejects(
+    () =>
+      sql`update public.customer_bookings set late_cancellation = true
+          where restaurant_id = ${restaurantId} and booking_id = ${bookingId}`,
+    (e: { code?: string }) => e.code === "23514",
+  );
+  await sql`update public.customer_bookings
+            set status = 'cancelled', cancelled_at = ${t}, late_cancellation = true
+            where restaurant_id = ${restaurantId} and booking_id = ${bookingId}`;
+});
+
 Deno.test("upgrade: the ledger's bookings and cancellations become states, none lost", async () => {
   // A database migrated up to the ledger, holding events recorded through
   // the old functions (in both orders), then upgraded by the new migration.
