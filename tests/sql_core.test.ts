@@ -1,6 +1,7 @@
 // The database rules: identity resolution, contacts, name, opt-in, the
 // ledger, cancellations, consent, region checks and CHECK constraints. Calls
 // go through the same one-statement path the edge functions use.
+import type postgres from "postgres";
 import { assert, assertEquals, assertNotEquals, assertRejects } from "./assert.ts";
 import type { Claims } from "../supabase/functions/_shared/auth.ts";
 import { cancelBooking, upsertCustomer } from "../supabase/functions/_shared/customers.ts";
@@ -483,6 +484,78 @@ Deno.test("the validators' length limits: an email's local part 1 to 64 characte
     digits16: false,
     leading_zero: false,
   });
+});
+
+Deno.test("the rules across a guest's fields, and a contact's kind, display and origin, hold at the table for an API role", async () => {
+  const restaurantId = await createRestaurant(sql);
+  // Written as service_role: the CHECK runs with the writer's rights.
+  const asService = <T>(work: (tx: postgres.TransactionSql) => Promise<T>) =>
+    sql.begin(async (tx) => {
+      await tx`set local role service_role`;
+      return await work(tx);
+    });
+  const insertCustomer = (values: Record<string, unknown>) =>
+    asService((tx) =>
+      tx`insert into public.customers ${sql({ restaurant_id: restaurantId, ...values })}`
+    );
+  const id = crypto.randomUUID();
+  const brokenGuests: Record<string, unknown>[] = [
+    { email_normalized: "pair@example.com" }, // a normalized email without its display form
+    { email: "pair@example.com" }, // and the other way round
+    { phone_normalized: "+442079460958" },
+    { full_name: "No Contact" }, // a live guest needs a contact
+    {
+      erased_at: new Date().toISOString(),
+      email: "e@example.com",
+      email_normalized: "e@example.com",
+    },
+    { erased_at: new Date().toISOString(), full_name: "Still Named" },
+    { erased_at: new Date().toISOString(), marketing_opt_in: true },
+    { id, merged_into: id, email: "self@example.com", email_normalized: "self@example.com" },
+  ];
+  for (const values of brokenGuests) {
+    await assertRejects(
+      () => insertCustomer(values),
+      (e: { code?: string }) => e.code === "23514",
+      JSON.stringify(values),
+    );
+  }
+  // An erasure's tombstone holds nothing and is valid; so is a guest by phone alone.
+  await insertCustomer({ erased_at: new Date().toISOString() });
+  const [guest] = await asService((tx) =>
+    tx`insert into public.customers ${
+      sql({
+        restaurant_id: restaurantId,
+        phone: "+44 20 7946 0958",
+        phone_normalized: "+442079460958",
+      })
+    } returning id`
+  );
+  const contact = {
+    restaurant_id: restaurantId,
+    customer_id: guest.id,
+    kind: "email",
+    value_normalized: "second@example.com",
+    display: "Second@Example.com",
+    added_by: "upsert",
+  };
+  const brokenContacts: Record<string, unknown>[] = [
+    { kind: "fax" },
+    { display: "" },
+    { display: "Second\u0007@example.com" },
+    { added_by: "guess" },
+  ];
+  for (const change of brokenContacts) {
+    await assertRejects(
+      () =>
+        asService((tx) =>
+          tx`insert into public.customer_contacts ${sql({ ...contact, ...change })}`
+        ),
+      (e: { code?: string }) => e.code === "23514",
+      JSON.stringify(change),
+    );
+  }
+  await asService((tx) => tx`insert into public.customer_contacts ${sql(contact)}`);
 });
 
 Deno.test("the CHECK validators mean the same in a session with standard_conforming_strings off", async () => {

@@ -374,6 +374,14 @@ Deno.test("no profile counter can be stored negative, whatever writes it", async
       column,
     );
   }
+  // A profile inserted with a negative counter is refused as well.
+  await assertRejects(
+    () =>
+      sql`insert into public.customer_profiles (customer_id, restaurant_id, total_no_shows)
+          values (${r.customer.id}, ${restaurantId}, -1)
+          on conflict (customer_id) do update set total_no_shows = excluded.total_no_shows`,
+    (e: { code?: string }) => e.code === "23514",
+  );
   // A counter moved below zero by arithmetic is refused too, and zero is a count.
   await assertRejects(
     () =>
@@ -400,27 +408,60 @@ Deno.test("a booking state that breaks a rule is refused by the table, whoever w
     starts_at: t,
     starts_at_version: t,
   };
+  // Written as an API role (service_role) would write it: the CHECK runs
+  // with the writer's rights, so its validator must be executable by them.
+  const insert = (change: Record<string, unknown>) =>
+    sql.begin(async (tx) => {
+      await tx`set local role service_role`;
+      await tx`insert into public.customer_bookings ${
+        sql({ ...valid, booking_id: crypto.randomUUID(), ...change })
+      }`;
+    });
   const broken: Record<string, unknown>[] = [
     { status: "seated" },
     { covers: 0 },
     { covers: 1001 },
+    // A field and its version come together, both ways.
     { status_version: null },
     { covers_version: null },
     { starts_at_version: null },
-    { cancelled_at: t }, // cancelled_at only on a cancelled booking
-    { late_cancellation: true }, // late only when cancelled
+    { status: null },
+    { covers: null },
+    { starts_at: null },
+    // A cancellation time and a late flag only on a cancelled booking, and a
+    // state without a status is not cancelled.
+    { cancelled_at: t },
+    { late_cancellation: true },
+    { status: null, status_version: null, cancelled_at: t },
+    { status: null, status_version: null, late_cancellation: true },
   ];
   for (const change of broken) {
     await assertRejects(
-      () =>
-        sql`insert into public.customer_bookings ${
-          sql({ ...valid, booking_id: crypto.randomUUID(), ...change })
-        }`,
+      () => insert(change),
       (e: { code?: string }) => e.code === "23514",
       JSON.stringify(change),
     );
   }
-  // The same rules hold for an update, and the valid row itself is stored.
+  const accepted: Record<string, unknown>[] = [
+    {},
+    { status: "pending" },
+    { status: "completed" },
+    { status: "no_show" },
+    { status: "cancelled", cancelled_at: t, late_cancellation: true },
+    { covers: 1 },
+    { covers: 1000 },
+    // A cancellation known before its booking: no covers, no start yet.
+    {
+      status: "cancelled",
+      cancelled_at: t,
+      covers: null,
+      covers_version: null,
+      starts_at: null,
+      starts_at_version: null,
+    },
+  ];
+  for (const change of accepted) await insert(change);
+  // The same rules hold for an update.
   const bookingId = crypto.randomUUID();
   await sql`insert into public.customer_bookings ${sql({ ...valid, booking_id: bookingId })}`;
   await assertRejects(

@@ -172,6 +172,11 @@ Deno.test("the private functions are reachable by no API role", async () => {
   assertEquals(validators.length, VALIDATORS.length);
   for (const v of validators) {
     assertEquals([v.provolatile, v.prosecdef], ["i", false], `${v.fn}: immutable, not definer`);
+    // Everyone may run them: a write by an API role runs the CHECK as that role.
+    for (const role of ["anon", "authenticated", "service_role"]) {
+      const [{ ok }] = await sql`select has_function_privilege(${role}, ${v.fn}, 'execute') as ok`;
+      assertEquals(ok, true, `${role} may execute ${v.fn}`);
+    }
   }
 });
 

@@ -11,12 +11,24 @@
 --     runs only for the columns a statement assigns; the profile keeps no
 --     CHECK of its own;
 --   * each validator takes the whole row (one reference) instead of its
---     columns one by one, so the stored text is a fifth as long. The rules
---     themselves are unchanged.
+--     columns one by one, so the stored text is a third to a fifth as long.
+--     The rules are unchanged but one: a booking state without a status may
+--     no longer carry a cancellation time or a late flag (the rule said "only
+--     when cancelled", and a null status slipped through it as unknown).
 -- Measured (callgrind, single-user backends, synchronous_commit off,
 -- (600 - 100) / 500 upserts after 200, each with a booking; BENCHMARKS.md):
 --   returning guest  PostgreSQL 18: 1.72M -> 1.65M   15: 1.51M -> 1.46M
 --   new guest        PostgreSQL 18: 2.97M -> 2.82M   15: 2.62M -> 2.51M
+--
+-- Operations: the counters' type change rewrites customer_profiles and its
+-- indexes, and each new CHECK scans its table, under exclusive locks (one
+-- transaction; nothing is released yet, so no table is large). A validator
+-- of a whole row names its fields, and PL/pgSQL keeps their types in its
+-- cached plans: a later migration that changes the type of a column a
+-- validator reads must replace that validator in the same migration, or
+-- writes on connections that already ran it fail until they reconnect. Since
+-- the validators depend on their tables' row types, pg_dump puts these CHECKs
+-- in its post-data section.
 
 -------------------------------------------------------------------------------
 -- private.tally: a profile counter. Nothing else needs the type.
@@ -26,7 +38,7 @@ create domain private.tally as integer
 
 revoke usage on domain private.tally from public;
 
--- integer to its own domain: no rewrite; the existing rows are checked.
+-- The existing rows are checked as the table is rewritten.
 alter table public.customer_profiles
   drop constraint customer_profiles_counts_check,
   alter column total_bookings type private.tally,
@@ -40,8 +52,9 @@ alter table public.customer_profiles
 -- The validators, each now of its table's row. Same rules, same names; the
 -- column-by-column versions go. Pure, and executable by everyone: a CHECK
 -- runs with the rights of whoever writes the row. A validator names its
--- fields, so a column it reads cannot be dropped unnoticed: every write
--- would fail until the validator is replaced.
+-- fields: a column it reads can still be dropped, but every later write then
+-- fails (no rule is lost silently, as a CHECK naming the column would be
+-- dropped with it) until the validator is replaced.
 -------------------------------------------------------------------------------
 
 -- A guest: clean text, canonical contacts, each display form with its
@@ -109,7 +122,8 @@ alter table public.customer_contacts
 drop function private.contact_row_valid(text, text, text, text);
 
 -- A booking's state: a known status and a party size in range, each field
--- with its version, a cancellation time and a late flag only when cancelled.
+-- with its version, a cancellation time and a late flag only when cancelled
+-- (a state without a status is not cancelled).
 create function private.booking_state_valid(p_state public.customer_bookings)
 returns boolean
 language plpgsql
@@ -124,8 +138,8 @@ begin
     and (p_state.status is null) = (p_state.status_version is null)
     and (p_state.covers is null) = (p_state.covers_version is null)
     and (p_state.starts_at is null) = (p_state.starts_at_version is null)
-    and (p_state.cancelled_at is null or p_state.status = 'cancelled')
-    and (not p_state.late_cancellation or p_state.status = 'cancelled');
+    and (p_state.cancelled_at is null or p_state.status is not distinct from 'cancelled')
+    and (not p_state.late_cancellation or p_state.status is not distinct from 'cancelled');
 end
 $$;
 
