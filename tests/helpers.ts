@@ -44,6 +44,21 @@ export function testDb(max = 4): Db {
   return createDb(PRODUCT_DB_URL, { max });
 }
 
+/**
+ * Run `work` in a transaction as an API role (`set local role`): what a
+ * write through PostgREST or a client key runs as, CHECKs included.
+ */
+export async function asRole<T>(
+  sql: Sql,
+  role: "anon" | "authenticated" | "service_role",
+  work: (tx: postgres.TransactionSql) => Promise<T>,
+): Promise<T> {
+  return await sql.begin(async (tx) => {
+    await tx`select set_config('role', ${role}, true)`;
+    return await work(tx);
+  }) as T;
+}
+
 /** Run `fn` with an owner pool of its own, ended when `fn` settles. */
 export async function withAdminSql<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
   const sql = adminSql();

@@ -9,6 +9,7 @@ import { upsertCustomer } from "../supabase/functions/_shared/customers.ts";
 import type { Claims } from "../supabase/functions/_shared/auth.ts";
 import {
   adminSql,
+  asRole,
   claims,
   createRestaurant,
   type Sql,
@@ -126,10 +127,11 @@ Deno.test("a consent event that breaks a rule is refused by the table, whoever w
   // Written as an API role would write it: the CHECK runs with the writer's
   // rights, so its validator must be executable by them.
   const insert = (change: Record<string, unknown>) =>
-    sql.begin(async (tx) => {
-      await tx`set local role service_role`;
-      await tx`insert into public.consent_events ${sql({ ...valid, ...change })}`;
-    });
+    asRole(
+      sql,
+      "service_role",
+      (tx) => tx`insert into public.consent_events ${sql({ ...valid, ...change })}`,
+    );
   const broken: Record<string, unknown>[] = [
     { channel: "fax" },
     { action: "maybe" },

@@ -9,7 +9,15 @@ import { HttpError } from "../supabase/functions/_shared/http.ts";
 import type { CancelRequest, UpsertRequest } from "../supabase/functions/_shared/schemas.ts";
 import type { Db } from "../supabase/functions/_shared/db.ts";
 import { normalizeName } from "../supabase/functions/_shared/normalize.ts";
-import { adminSql, claims, createRestaurant, profileDrift, type Sql, testDb } from "./helpers.ts";
+import {
+  adminSql,
+  asRole,
+  claims,
+  createRestaurant,
+  profileDrift,
+  type Sql,
+  testDb,
+} from "./helpers.ts";
 
 let sql: Sql;
 let db: Db;
@@ -490,10 +498,7 @@ Deno.test("the rules across a guest's fields, and a contact's kind, display and 
   const restaurantId = await createRestaurant(sql);
   // Written as service_role: the CHECK runs with the writer's rights.
   const asService = <T>(work: (tx: postgres.TransactionSql) => Promise<T>) =>
-    sql.begin(async (tx) => {
-      await tx`set local role service_role`;
-      return await work(tx);
-    });
+    asRole(sql, "service_role", work);
   const insertCustomer = (values: Record<string, unknown>) =>
     asService((tx) =>
       tx`insert into public.customers ${sql({ restaurant_id: restaurantId, ...values })}`

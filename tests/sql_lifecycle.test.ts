@@ -8,6 +8,7 @@ import { callFunction, type Db, type FunctionArgs } from "../supabase/functions/
 import type { ProfileJson } from "../supabase/functions/_shared/responses.ts";
 import {
   adminSql,
+  asRole,
   claims,
   createRestaurant,
   type Sql,
@@ -411,12 +412,14 @@ Deno.test("a booking state that breaks a rule is refused by the table, whoever w
   // Written as an API role (service_role) would write it: the CHECK runs
   // with the writer's rights, so its validator must be executable by them.
   const insert = (change: Record<string, unknown>) =>
-    sql.begin(async (tx) => {
-      await tx`set local role service_role`;
-      await tx`insert into public.customer_bookings ${
-        sql({ ...valid, booking_id: crypto.randomUUID(), ...change })
-      }`;
-    });
+    asRole(
+      sql,
+      "service_role",
+      (tx) =>
+        tx`insert into public.customer_bookings ${
+          sql({ ...valid, booking_id: crypto.randomUUID(), ...change })
+        }`,
+    );
   const broken: Record<string, unknown>[] = [
     { status: "seated" },
     { covers: 0 },
