@@ -1,7 +1,6 @@
 // The database rules: identity resolution, contacts, name, opt-in, the
 // ledger, cancellations, consent, region checks and CHECK constraints. Calls
 // go through the same one-statement path the edge functions use.
-import type postgres from "postgres";
 import { assert, assertEquals, assertNotEquals, assertRejects } from "./assert.ts";
 import type { Claims } from "../supabase/functions/_shared/auth.ts";
 import { cancelBooking, upsertCustomer } from "../supabase/functions/_shared/customers.ts";
@@ -497,8 +496,7 @@ Deno.test("the validators' length limits: an email's local part 1 to 64 characte
 Deno.test("the rules across a guest's fields, and a contact's kind, display and origin, hold at the table for an API role", async () => {
   const restaurantId = await createRestaurant(sql);
   // Written as service_role: the CHECK runs with the writer's rights.
-  const asService = <T>(work: (tx: postgres.TransactionSql) => Promise<T>) =>
-    asRole(sql, "service_role", work);
+  const asService = <T>(work: Parameters<typeof asRole<T>>[2]) => asRole(sql, "service_role", work);
   const insertCustomer = (values: Record<string, unknown>) =>
     asService((tx) =>
       tx`insert into public.customers ${sql({ restaurant_id: restaurantId, ...values })}`

@@ -368,9 +368,14 @@ Deno.test("no profile counter can be stored negative, whatever writes it", async
   for (const column of counters) {
     await assertRejects(
       () =>
-        sql`update public.customer_profiles set ${
-          sql(column)
-        } = -1 where customer_id = ${r.customer.id}`,
+        asRole(
+          sql,
+          "service_role",
+          (tx) =>
+            tx`update public.customer_profiles set ${
+              sql(column)
+            } = -1 where customer_id = ${r.customer.id}`,
+        ),
       (e: { code?: string }) => e.code === "23514",
       column,
     );
