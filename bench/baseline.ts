@@ -34,11 +34,11 @@ async function unpack(root: string, ref: string, dir: string): Promise<void> {
 }
 
 /** Bootstrap (what Supabase provides) and the tree's own migrations, as its tooling does. */
-async function migrate(config: BenchConfig, dir: string, url: string): Promise<void> {
+export async function migrate(root: string, dir: string, url: string): Promise<void> {
   const bootstrap = `${dir}supabase/local/bootstrap.sql`;
   const text = await Deno.readTextFile(bootstrap).catch(() => null);
   if (text !== null) await withClient(url, (c) => c.query(text));
-  const out = await new Deno.Command(`${config.root}node_modules/.bin/supabase`, {
+  const out = await new Deno.Command(`${root}node_modules/.bin/supabase`, {
     args: ["db", "push", "--db-url", url, "--yes"],
     cwd: dir,
     env: { PGSSLMODE: "disable" },
@@ -48,7 +48,7 @@ async function migrate(config: BenchConfig, dir: string, url: string): Promise<v
   if (!out.success) {
     const decode = (b: Uint8Array) => new TextDecoder().decode(b);
     throw new Error(
-      `supabase db push (baseline) failed:\n${decode(out.stdout)}${decode(out.stderr)}`,
+      `supabase db push (${dir}) failed:\n${decode(out.stdout)}${decode(out.stderr)}`,
     );
   }
 }
@@ -77,7 +77,7 @@ export async function prepareBaseline(
     await Deno.symlink(await Deno.realPath(`${config.root}node_modules`), `${dir}node_modules`);
     const url = await databases.create(template);
     created = true;
-    await migrate(config, dir, url);
+    await migrate(config.root, dir, url);
   } catch (error) {
     await remove().catch(() => {});
     throw error;

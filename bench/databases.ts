@@ -30,7 +30,19 @@ function identifier(name: string): string {
 }
 
 export async function openDatabases(adminUrl: string, prefix: string): Promise<Databases> {
-  const admin: Client = await connect(adminUrl);
+  // One admin connection, opened again after the server restarts
+  // (bench:instructions stops the cluster to run a backend of its own): its
+  // loss is then an event of the old connection, not the process's crash.
+  let current: Client | null = null;
+  const admin = async (): Promise<Client> => {
+    if (current) return current;
+    const client = await connect(adminUrl);
+    client.on("error", () => {
+      if (current === client) current = null;
+    });
+    return (current = client);
+  };
+  await admin();
   let next = 0;
   const urlOf = (name: string) => {
     const url = new URL(adminUrl);
@@ -41,7 +53,7 @@ export async function openDatabases(adminUrl: string, prefix: string): Promise<D
     urlOf,
     async fresh(template) {
       const name = identifier(`${prefix}_${next++}`);
-      await admin.query(`create database ${name} template ${identifier(template)}`);
+      await (await admin()).query(`create database ${name} template ${identifier(template)}`);
       const url = urlOf(name);
       const { rows } = await withClient(url, (c) =>
         c.query<{ id: string }>(
@@ -51,18 +63,21 @@ export async function openDatabases(adminUrl: string, prefix: string): Promise<D
       return { name, url, restaurantId: rows[0].id, warmupId: rows[1].id };
     },
     async drop(name) {
-      await admin.query(`drop database if exists ${identifier(name)} with (force)`);
+      await (await admin()).query(`drop database if exists ${identifier(name)} with (force)`);
     },
     async create(name) {
-      await admin.query(`create database ${identifier(name)}`);
+      await (await admin()).query(`create database ${identifier(name)}`);
       return urlOf(name);
     },
     async serverVersion() {
-      const { rows } = await admin.query<{ version: string }>(
+      const { rows } = await (await admin()).query<{ version: string }>(
         "select current_setting('server_version') as version",
       );
       return rows[0].version;
     },
-    end: () => admin.end(),
+    end: async () => {
+      await current?.end();
+      current = null;
+    },
   };
 }

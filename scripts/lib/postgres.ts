@@ -52,6 +52,12 @@ export interface ClusterOptions {
    * killed run is stopped whatever its port.
    */
   own?: boolean;
+  /**
+   * Another PostgreSQL build to run instead of the embedded one: a folder
+   * with bin/ (e.g. Debian's /usr/lib/postgresql/15), which the postgres
+   * user can run.
+   */
+  build?: string;
 }
 
 const PASSWORD = "postgres";
@@ -66,7 +72,7 @@ export async function ensurePostgres(options: ClusterOptions): Promise<Cluster> 
   }
   const user = postgresUser();
   const dataDir = dataDirectory(options.name, user);
-  const bin = binaries(user);
+  const bin = options.build ?? binaries(user);
   const run = (command: string, args: string[]) =>
     spawnSync(path.join(bin, "bin", command), args, {
       ...(user ?? {}),
@@ -227,6 +233,16 @@ function binaries(user: Ids | null): string {
     );
   }
   return shared;
+}
+
+/**
+ * The programs of a build (`build`, else the embedded one) and the user they
+ * run as (null: ourselves), for running one directly, e.g. a single-user
+ * backend under a profiler.
+ */
+export function serverPrograms(build?: string): { bin: string; user: Ids | null } {
+  const user = postgresUser();
+  return { bin: path.join(build ?? binaries(user), "bin"), user };
 }
 
 /** The data directory of the embedded cluster `name` (see dataDirectory). */

@@ -1,0 +1,75 @@
+// One single-user PostgreSQL backend under valgrind's callgrind: it reads a
+// script of statements on stdin, each its own transaction, and we keep the
+// total count of instructions it executed. Deterministic to a few parts in
+// ten thousand, where throughput on this shared machine moves by ±20 %.
+import { serverPrograms } from "../scripts/lib/postgres.ts";
+
+/** True when valgrind can be run. */
+export async function hasValgrind(): Promise<boolean> {
+  try {
+    return (await new Deno.Command("valgrind", { args: ["--version"], stdout: "null" }).output())
+      .success;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Run `lines` (one statement per line) in a single-user backend of `build`
+ * (undefined: the embedded one) on `dataDir`'s database `database`, the
+ * cluster being stopped, and return the instructions the backend executed
+ * from start to exit.
+ */
+export async function countInstructions(
+  build: string | undefined,
+  dataDir: string,
+  database: string,
+  lines: string[],
+): Promise<number> {
+  const { bin, user } = serverPrograms(build);
+  // The backend runs as the cluster's owner: its output file lives where that user can write.
+  const dir = await Deno.makeTempDir({ prefix: "bench-callgrind-" });
+  if (user) await Deno.chown(dir, user.uid, user.gid);
+  const out = `${dir}/callgrind.out`;
+  try {
+    const child = new Deno.Command("valgrind", {
+      args: [
+        "--tool=callgrind",
+        `--callgrind-out-file=${out}`,
+        `${bin}/postgres`,
+        "--single",
+        "-D",
+        dataDir,
+        // As the bench's other rows keep commits cheap to wait for, so that
+        // nothing but the statements' own work is counted.
+        "-c",
+        "synchronous_commit=off",
+        "-c",
+        "autovacuum=off",
+        database,
+      ],
+      cwd: "/",
+      env: { LC_ALL: "C", LC_MESSAGES: "C" },
+      uid: user?.uid,
+      gid: user?.gid,
+      stdin: "piped",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(lines.join("\n") + "\n"));
+    await writer.close();
+    const { success, stderr } = await child.output();
+    const log = new TextDecoder().decode(stderr);
+    // A single-user backend reports a failed statement and goes on: any ERROR voids the count.
+    const error = log.split("\n").find((line) => /\bERROR:/.test(line));
+    if (!success || error) {
+      throw new Error(`single-user backend failed: ${error ?? log.slice(-500)}`);
+    }
+    const summary = (await Deno.readTextFile(out)).match(/^summary: (\d+)$/m);
+    if (!summary) throw new Error(`no instruction total in ${out}`);
+    return Number(summary[1]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
