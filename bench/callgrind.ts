@@ -1,7 +1,7 @@
 // One single-user PostgreSQL backend under valgrind's callgrind: it reads a
 // script of statements on stdin, each its own transaction, and we keep the
-// total count of instructions it executed. Deterministic to a few parts in
-// ten thousand, where throughput on this shared machine moves by ±20 %.
+// total count of instructions it executed. Deterministic to a part in a
+// thousand, where throughput on this shared machine moves by ±20 %.
 import { serverPrograms } from "../scripts/lib/postgres.ts";
 
 /** True when valgrind can be run. */

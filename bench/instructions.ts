@@ -2,7 +2,7 @@
 // working tree against the baseline commit, counted by callgrind in a
 // single-user backend (see callgrind.ts). Where `npm run bench` measures
 // throughput that moves by ±20 % from run to run on a shared machine, this
-// count repeats to a few parts in ten thousand: it tells whether a change to
+// count repeats to a part in a thousand: it tells whether a change to
 // the SQL made a call cheaper, and by how much, before any timing can.
 //
 // Each side's template is built from its own migrations on an embedded
