@@ -54,12 +54,12 @@ export async function migrate(root: string, dir: string, url: string): Promise<v
 }
 
 /** The short hash of the commit `ref` names. */
-export function resolveCommit(config: BenchConfig, ref: string): Promise<string> {
+export function resolveCommit(config: Pick<BenchConfig, "root">, ref: string): Promise<string> {
   return git(config.root, ["rev-parse", "--short=7", `${ref}^{commit}`]);
 }
 
 export async function prepareBaseline(
-  config: BenchConfig,
+  config: Pick<BenchConfig, "root">,
   databases: Databases,
   ref: string,
 ): Promise<Baseline> {
@@ -68,8 +68,11 @@ export async function prepareBaseline(
   const template = `bench_baseline_${commit}_${Deno.pid}`;
   let created = false;
   const remove = async () => {
-    if (created) await databases.drop(template);
-    await Deno.remove(dir, { recursive: true });
+    try {
+      if (created) await databases.drop(template);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
   };
   try {
     await unpack(config.root, commit, dir);

@@ -1,6 +1,6 @@
 // One single-user PostgreSQL backend under valgrind's callgrind: it reads a
 // script of statements on stdin, each its own transaction, and we keep the
-// total count of instructions it executed. Deterministic to a part in a
+// total count of instructions it executed. Deterministic to a few parts in a
 // thousand, where throughput on this shared machine moves by ±20 %.
 import { serverPrograms } from "../scripts/lib/postgres.ts";
 
@@ -56,11 +56,13 @@ export async function countInstructions(
       stdout: "null",
       stderr: "piped",
     }).spawn();
+    // Read while we write: a backend that reports many errors would otherwise
+    // fill its stderr pipe and stop reading the script.
+    const stderr = new Response(child.stderr).text();
     const writer = child.stdin.getWriter();
     await writer.write(new TextEncoder().encode(lines.join("\n") + "\n"));
     await writer.close();
-    const { success, stderr } = await child.output();
-    const log = new TextDecoder().decode(stderr);
+    const [{ success }, log] = await Promise.all([child.status, stderr]);
     // A single-user backend reports a failed statement and goes on: any ERROR voids the count.
     const error = log.split("\n").find((line) => /\bERROR:/.test(line));
     if (!success || error) {

@@ -45,11 +45,16 @@ export type Section = (typeof SECTIONS)[number];
 
 type Env = { get(name: string): string | undefined };
 
+/** BENCH_BASELINE: the ref to rerun beside the working tree, or null for none. */
+export function baselineRef(env: Env): string | null {
+  const baseline = env.get("BENCH_BASELINE") ?? DEFAULT_BASELINE;
+  return ["", "none", "off"].includes(baseline) ? null : baseline;
+}
+
 export function readConfig(env: Env, root: string): BenchConfig {
   const adminUrl = env.get("BENCH_ADMIN_URL");
   if (!adminUrl) throw new Error("BENCH_ADMIN_URL is not set: run `npm run bench`");
   const only = (env.get("BENCH_ONLY") ?? "").split(",").filter(Boolean);
-  const baseline = env.get("BENCH_BASELINE") ?? DEFAULT_BASELINE;
   const sections = (env.get("BENCH_SECTIONS") ?? SECTIONS.join(",")).split(",").filter(Boolean);
   const unknown = sections.filter((s) => !(SECTIONS as readonly string[]).includes(s));
   if (unknown.length) throw new Error(`BENCH_SECTIONS: unknown ${unknown.join(", ")}`);
@@ -63,7 +68,7 @@ export function readConfig(env: Env, root: string): BenchConfig {
     delayMs: Number(env.get("BENCH_DB_DELAY_MS") ?? "1"),
     pgbench: env.get("PGBENCH") ?? "",
     workloads: WORKLOADS.filter((w) => only.length === 0 || only.includes(w)),
-    baselineRef: ["", "none", "off"].includes(baseline) ? null : baseline,
+    baselineRef: baselineRef(env),
     sections: new Set(sections as Section[]),
     coldRuns: Number(env.get("BENCH_COLD_RUNS") ?? "5"),
     jwtSecret: "bench-secret-with-at-least-32-characters-long!!",

@@ -18,6 +18,7 @@ export interface Databases {
   serverVersion(): Promise<string>;
   /** The URL of another database of the same server. */
   urlOf(name: string): string;
+  /** Close the admin connection; a later call opens another. */
   end(): Promise<void>;
 }
 
@@ -30,18 +31,12 @@ function identifier(name: string): string {
 }
 
 export async function openDatabases(adminUrl: string, prefix: string): Promise<Databases> {
-  // One admin connection, opened again after the server restarts
-  // (bench:instructions stops the cluster to run a backend of its own): its
-  // loss is then an event of the old connection, not the process's crash.
-  let current: Client | null = null;
-  const admin = async (): Promise<Client> => {
-    if (current) return current;
-    const client = await connect(adminUrl);
-    client.on("error", () => {
-      if (current === client) current = null;
-    });
-    return (current = client);
-  };
+  // One admin connection, opened on first use. end() closes it and a later
+  // call opens another: bench:instructions closes it before it stops the
+  // cluster for a backend of its own. A connection lost any other way still
+  // fails the run, as an error no one handles.
+  let current: Promise<Client> | null = null;
+  const admin = (): Promise<Client> => (current ??= connect(adminUrl));
   await admin();
   let next = 0;
   const urlOf = (name: string) => {
@@ -75,9 +70,10 @@ export async function openDatabases(adminUrl: string, prefix: string): Promise<D
       );
       return rows[0].version;
     },
-    end: async () => {
-      await current?.end();
+    async end() {
+      const closing = current;
       current = null;
+      await (await closing)?.end();
     },
   };
 }

@@ -2,7 +2,7 @@
 // working tree against the baseline commit, counted by callgrind in a
 // single-user backend (see callgrind.ts). Where `npm run bench` measures
 // throughput that moves by ±20 % from run to run on a shared machine, this
-// count repeats to a part in a thousand: it tells whether a change to
+// count repeats to a few parts in a thousand: it tells whether a change to
 // the SQL made a call cheaper, and by how much, before any timing can.
 //
 // Each side's template is built from its own migrations on an embedded
@@ -19,17 +19,20 @@
 //   BENCH_TREE_PATCH a SQL file run on the working tree's template after its
 //                    migrations: what a change would save, priced before it
 //                    is written as a migration
+import { existsSync } from "node:fs";
+import path from "node:path";
 import { main, UserError } from "../scripts/lib/main.ts";
 import { ensurePostgres } from "../scripts/lib/postgres.ts";
 import { type Baseline, migrate, prepareBaseline } from "./baseline.ts";
 import { countInstructions, hasValgrind } from "./callgrind.ts";
-import { readConfig } from "./config.ts";
-import { openDatabases } from "./databases.ts";
+import { baselineRef } from "./config.ts";
+import { type Databases, openDatabases } from "./databases.ts";
 import {
   calls,
   INSTRUCTION_WORKLOADS,
   type InstructionWorkload,
   prepare,
+  tryCall,
 } from "./instruction_workloads.ts";
 import { withClient } from "./pg.ts";
 
@@ -102,73 +105,128 @@ function report(labels: string[], figures: Figures): string {
 
 const millions = (n: number) => `${(n / 1e6).toFixed(3)}M`;
 
-await main(async () => {
+interface Options {
+  workloads: InstructionWorkload[];
+  baseline: string | null;
+  /** Another build's folder (absolute), or undefined for the embedded one. */
+  build?: string;
+  port: number;
+  /** The text of BENCH_TREE_PATCH, or null. */
+  patch: string | null;
+}
+
+/** The environment, checked before anything starts: a mistake is one sentence. */
+async function readOptions(env: Deno.Env): Promise<Options> {
   if (!(await hasValgrind())) {
     throw new UserError("valgrind is not installed (Debian: apt-get install valgrind)");
   }
-  const workloads = workloadsFrom(Deno.env.get("BENCH_ONLY"));
+  const buildDir = env.get("BENCH_PG_BUILD");
+  const build = buildDir ? path.resolve(buildDir) : undefined;
+  if (build && !existsSync(path.join(build, "bin", "postgres"))) {
+    throw new UserError(`BENCH_PG_BUILD: no bin/postgres in ${build}`);
+  }
+  const patchFile = env.get("BENCH_TREE_PATCH");
+  if (patchFile && !existsSync(patchFile)) {
+    throw new UserError(`BENCH_TREE_PATCH: no such file ${patchFile}`);
+  }
+  return {
+    workloads: workloadsFrom(env.get("BENCH_ONLY")),
+    baseline: baselineRef(env),
+    build,
+    port: Number(env.get("BENCH_INSTRUCTIONS_PORT") ?? 54362),
+    patch: patchFile ? await Deno.readTextFile(patchFile) : null,
+  };
+}
+
+/** Databases a killed run left on this cluster (only this tool uses it). */
+async function dropLeftovers(url: string, databases: Databases): Promise<void> {
+  const { rows } = await withClient(url, (c) =>
+    c.query<{ name: string }>(
+      `select datname as name from pg_catalog.pg_database
+       where datname like 'bench\\_instr\\_%' or datname like 'bench\\_baseline\\_%'`,
+    ));
+  for (const { name } of rows) await databases.drop(name);
+}
+
+await main(async () => {
+  const options = await readOptions(Deno.env);
   const root = new URL("../", import.meta.url).pathname;
-  const port = Number(Deno.env.get("BENCH_INSTRUCTIONS_PORT") ?? 54362);
-  const build = Deno.env.get("BENCH_PG_BUILD") || undefined;
   const cluster = await ensurePostgres({
     // A data directory per build: one major cannot start on another's data.
-    name: build
-      ? `bench-instructions${build.replace(/[^A-Za-z0-9]+/g, "-")}`
+    name: options.build
+      ? `bench-instructions${options.build.replace(/[^A-Za-z0-9]+/g, "-")}`
       : "bench-instructions",
-    build,
-    port,
+    build: options.build,
+    port: options.port,
     portVariable: "BENCH_INSTRUCTIONS_PORT",
     command: "npm run bench:instructions",
     own: true,
+    // No statistics but the template's: autovacuum would analyze a clone or
+    // not, by the time it came by, and the plans would follow.
+    settings: ["autovacuum=off"],
   });
-  const config = readConfig(
-    { get: (name) => (name === "BENCH_ADMIN_URL" ? cluster.url : Deno.env.get(name)) },
-    root,
-  );
-  const databases = await openDatabases(cluster.url, `bench_instr_${Deno.pid}`);
   const treeTemplate = `bench_instr_tree_${Deno.pid}`;
+  let databases: Databases | null = null;
   let baseline: Baseline | null = null;
+  let treeCreated = false;
   const clones: Clone[] = [];
   try {
-    const version = await databases.serverVersion();
-    const treeUrl = await databases.create(treeTemplate);
+    const db = databases = await openDatabases(cluster.url, `bench_instr_${Deno.pid}`);
+    await dropLeftovers(cluster.url, db);
+    const version = await db.serverVersion();
+    const treeUrl = await db.create(treeTemplate);
+    treeCreated = true;
     await migrate(root, root, treeUrl);
-    const patch = Deno.env.get("BENCH_TREE_PATCH");
-    if (patch) {
-      const text = await Deno.readTextFile(patch);
-      await withClient(treeUrl, (client) => client.query(text));
+    if (options.patch !== null) {
+      const patch = options.patch;
+      await withClient(treeUrl, (client) => client.query(patch));
     }
     const subjects: Subject[] = [];
-    if (config.baselineRef) {
-      baseline = await prepareBaseline(config, databases, config.baselineRef);
+    if (options.baseline) {
+      baseline = await prepareBaseline({ root }, db, options.baseline);
       subjects.push({ label: baseline.side.label.slice(1), template: baseline.side.template });
     }
-    subjects.push({ label: patch ? "patched tree" : "tree", template: treeTemplate });
+    subjects.push({
+      label: options.patch !== null ? "patched tree" : "tree",
+      template: treeTemplate,
+    });
 
-    for (const workload of workloads) {
+    for (const workload of options.workloads) {
       for (const subject of subjects) {
         for (const timed of [SHORT, LONG]) {
-          const db = await databases.fresh(subject.template);
-          const lines = await withClient(db.url, async (client) => {
-            await prepare(client, db.restaurantId, workload);
-            return calls(client, db.restaurantId, workload, WARMUP + timed);
+          const fresh = await db.fresh(subject.template);
+          const clone: Clone = { subject, workload, calls: timed, name: fresh.name, lines: [] };
+          clones.push(clone);
+          clone.lines = await withClient(fresh.url, async (client) => {
+            await prepare(client, fresh.restaurantId, workload);
+            const lines = await calls(client, fresh.restaurantId, workload, WARMUP + timed);
+            await tryCall(client, lines[0]);
+            return lines;
           });
-          clones.push({ subject, workload, calls: timed, name: db.name, lines });
         }
       }
     }
 
     // valgrind runs the server itself, on the data directory: the cluster steps aside.
+    await db.end();
     await cluster.stop();
     try {
       for (const clone of clones) {
-        clone.total = await countInstructions(build, cluster.dataDir!, clone.name, clone.lines);
+        clone.total = await countInstructions(
+          options.build,
+          cluster.dataDir!,
+          clone.name,
+          clone.lines,
+        );
         console.log(
           `${clone.workload} ${clone.subject.label} ${WARMUP}+${clone.calls} calls: ${clone.total}`,
         );
       }
     } finally {
-      await cluster.start();
+      // Logged here: thrown, it would replace the error that got us here.
+      await cluster.start().catch((error) =>
+        console.error("could not restart the cluster:", error)
+      );
     }
 
     const figures = perCall(clones);
@@ -186,11 +244,12 @@ await main(async () => {
     console.log("wrote bench/results/instructions.{md,json}");
   } finally {
     // Each step on its own: one that fails must not leave the others' databases behind.
+    const db = databases;
     const steps = [
-      ...clones.map((clone) => () => databases.drop(clone.name)),
+      ...clones.map((clone) => () => db!.drop(clone.name)),
       () => baseline?.remove() ?? Promise.resolve(),
-      () => databases.drop(treeTemplate),
-      () => databases.end(),
+      () => (treeCreated ? db!.drop(treeTemplate) : Promise.resolve()),
+      () => db?.end() ?? Promise.resolve(),
       () => cluster.stop(),
     ];
     for (const step of steps) await step().catch((error) => console.error(error));

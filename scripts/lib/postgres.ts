@@ -58,6 +58,8 @@ export interface ClusterOptions {
    * user can run.
    */
   build?: string;
+  /** More server settings, e.g. ["autovacuum=off"]. */
+  settings?: string[];
 }
 
 const PASSWORD = "postgres";
@@ -121,6 +123,7 @@ export async function ensurePostgres(options: ClusterOptions): Promise<Cluster> 
     "-c listen_addresses=127.0.0.1",
     "-c unix_socket_directories=",
     `-c max_connections=${options.maxConnections ?? 200}`,
+    ...(options.settings ?? []).map((setting) => `-c ${setting}`),
   ].join(" ");
   const start = async () => {
     const result = await pgCtlAsync(["start", "-w", "-t", "60", "-l", log, "-o", flags]);
