@@ -272,6 +272,49 @@ Deno.test("a booking that is already cancelled when recorded counts as a booking
   await noDrift(restaurantId);
 });
 
+Deno.test("a new guest's answer is its whole document, the same as read back", async () => {
+  // A guest the call created is answered from its own row, not from the
+  // document query the other answers use: both must agree.
+  const restaurantId = await createRestaurant(sql);
+  const held = crypto.randomUUID();
+  const cancelledFirst = crypto.randomUUID();
+  await upsert({ restaurantId, email: "holder@example.com", booking: { id: held, covers: 2 } });
+  await cancel({ restaurantId, bookingId: cancelledFirst, email: "holder@example.com" });
+  const shapes: Parameters<typeof upsert>[0][] = [
+    { restaurantId, email: "only.email@example.com" },
+    { restaurantId, phone: "020 7946 0001" },
+    { restaurantId, name: "Grace", email: "grace@example.com", phone: "020 7946 0002" },
+    {
+      restaurantId,
+      email: "booked@example.com",
+      booking: { id: crypto.randomUUID(), covers: 4, startsAt: "2026-12-24T19:00:00Z" },
+    },
+    {
+      restaurantId,
+      phone: "020 7946 0003",
+      booking: { id: crypto.randomUUID(), covers: 2, status: "cancelled" },
+    },
+    { restaurantId, email: "optin@example.com", marketingOptIn: true },
+    {
+      restaurantId,
+      email: "sms@example.com",
+      phone: "020 7946 0004",
+      consent: [{ channel: "sms", granted: true }],
+      booking: { id: crypto.randomUUID(), covers: 2 },
+    },
+    // A booking another guest holds stays there: this guest's profile is empty.
+    { restaurantId, email: "other@example.com", booking: { id: held, covers: 2 } },
+    // A booking known only from its cancellation moves to the guest it arrives with.
+    { restaurantId, email: "late@example.com", booking: { id: cancelledFirst, covers: 3 } },
+  ];
+  for (const shape of shapes) {
+    const r = await upsert(shape);
+    assertEquals(r.created, true);
+    const [{ doc }] = await sql`select private.customer_json(${r.customer.id}::uuid) as doc`;
+    assertEquals({ customer: r.customer, profile: r.profile, consent: r.consent }, doc);
+  }
+});
+
 Deno.test("a free contact that meets a filled slot is kept as a secondary contact (contactsAdded)", async () => {
   const restaurantId = await createRestaurant(sql);
   await upsert({ restaurantId, email: "first@example.com", phone: "020 7946 0958" });

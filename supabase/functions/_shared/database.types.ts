@@ -102,6 +102,7 @@ export type Database = {
         Returns: boolean;
       };
       "consent_json": { Args: { "p_customer_id": string }; Returns: Json };
+      "consent_none": { Args: Record<PropertyKey, never>; Returns: Json };
       "consent_state": {
         Args: { "p_channel": string; "p_customer_id": string };
         Returns: Database["public"]["Tables"]["consent_events"]["Row"];
@@ -159,6 +160,28 @@ export type Database = {
       };
       "customer_doc": {
         Args: { "p_customer_id": string };
+        Returns: Database["private"]["CompositeTypes"]["customer_doc"];
+        SetofOptions: {
+          from: "*";
+          to: "customer_doc";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      "customer_doc_of": {
+        Args: {
+          "c": Omit<
+            Database["public"]["Tables"]["customers"]["Row"],
+            Database["public"]["Tables"]["customers"]["ComputedFields"]
+          >;
+          "p": Omit<
+            Database["public"]["Tables"]["customer_profiles"]["Row"],
+            Database["public"]["Tables"]["customer_profiles"]["ComputedFields"]
+          >;
+          "p_consent": Json;
+          "p_emails": Json;
+          "p_phones": Json;
+        };
         Returns: Database["private"]["CompositeTypes"]["customer_doc"];
         SetofOptions: {
           from: "*";
