@@ -18,13 +18,15 @@ export async function hasValgrind(): Promise<boolean> {
  * Run `lines` (one statement per line) in a single-user backend of `build`
  * (undefined: the embedded one) on `dataDir`'s database `database`, the
  * cluster being stopped, and return the instructions the backend executed
- * from start to exit.
+ * from start to exit. `keepAs`: where to copy callgrind's profile (for
+ * callgrind_annotate), else it is deleted with the run.
  */
 export async function countInstructions(
   build: string | undefined,
   dataDir: string,
   database: string,
   lines: string[],
+  keepAs?: string,
 ): Promise<number> {
   const { bin, user } = serverPrograms(build);
   // The backend runs as the cluster's owner: its output file lives where that user can write.
@@ -70,6 +72,7 @@ export async function countInstructions(
     }
     const summary = (await Deno.readTextFile(out)).match(/^summary: (\d+)$/m);
     if (!summary) throw new Error(`no instruction total in ${out}`);
+    if (keepAs) await Deno.copyFile(out, keepAs);
     return Number(summary[1]);
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -19,6 +19,10 @@
 //   BENCH_TREE_PATCH a SQL file run on the working tree's template after its
 //                    migrations: what a change would save, priced before it
 //                    is written as a migration
+//   BENCH_CALLGRIND_DIR  keep each run's callgrind profile there, named
+//                    <workload>-<side>-<calls>.callgrind: the difference of a
+//                    side's two runs per function is where one call's
+//                    instructions go (callgrind_annotate each, then subtract)
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { main, UserError } from "../scripts/lib/main.ts";
@@ -113,6 +117,8 @@ interface Options {
   port: number;
   /** The text of BENCH_TREE_PATCH, or null. */
   patch: string | null;
+  /** BENCH_CALLGRIND_DIR (absolute), or undefined: profiles are deleted. */
+  keepDir?: string;
 }
 
 /** The environment, checked before anything starts: a mistake is one sentence. */
@@ -129,7 +135,10 @@ async function readOptions(env: Deno.Env): Promise<Options> {
   if (patchFile && !existsSync(patchFile)) {
     throw new UserError(`BENCH_TREE_PATCH: no such file ${patchFile}`);
   }
+  const keepDir = env.get("BENCH_CALLGRIND_DIR");
+  if (keepDir) await Deno.mkdir(keepDir, { recursive: true });
   return {
+    keepDir: keepDir ? path.resolve(keepDir) : undefined,
     workloads: workloadsFrom(env.get("BENCH_ONLY")),
     baseline: baselineRef(env),
     build,
@@ -217,6 +226,13 @@ await main(async () => {
           cluster.dataDir!,
           clone.name,
           clone.lines,
+          options.keepDir &&
+            path.join(
+              options.keepDir,
+              `${clone.workload}-${
+                clone.subject.label.replaceAll(" ", "-")
+              }-${WARMUP}+${clone.calls}.callgrind`,
+            ),
         );
         console.log(
           `${clone.workload} ${clone.subject.label} ${WARMUP}+${clone.calls} calls: ${clone.total}`,
