@@ -315,6 +315,20 @@ Deno.test("a new guest's answer is its whole document, the same as read back", a
   }
 });
 
+Deno.test("the document's builder is inlined: its fields are columns, its consent one call", async () => {
+  // `(customer_doc_of(…)).*` names three fields: were the builder not inlined
+  // (a SET clause, STRICT, PL/pgSQL), each would call it, and consent_json, again.
+  const plan = await sql<{ "QUERY PLAN": string }[]>`
+    explain (verbose, costs off)
+    select (private.customer_doc_of(c, p, '[]', '[]', private.consent_json(c.id))).*
+    from public.customers c
+    join public.customer_profiles p on p.customer_id = c.id
+    where c.id = ${crypto.randomUUID()}::uuid`;
+  const text = plan.map((row) => row["QUERY PLAN"]).join("\n");
+  assertEquals(text.includes("customer_doc_of"), false, text);
+  assertEquals(text.match(/consent_json/g)?.length, 1, text);
+});
+
 Deno.test("a free contact that meets a filled slot is kept as a secondary contact (contactsAdded)", async () => {
   const restaurantId = await createRestaurant(sql);
   await upsert({ restaurantId, email: "first@example.com", phone: "020 7946 0958" });

@@ -10,8 +10,14 @@
 --   which a returning guest, a cancellation and a booking update still read.
 -- * A guest's shape is still written once: private.customer_doc_of builds
 --   the three parts from a guest row, its profile, its contact lists and its
---   consent; SQL-standard bodies, so the planner inlines them into the
---   queries that call them (EXPLAIN shows plain columns, no call). The
+--   consent. Both new functions are single-expression SQL, which the planner
+--   inlines into the queries that call them (EXPLAIN shows plain columns, no
+--   call; consent_json runs once although `(…).*` names three fields): they
+--   must stay free of SET clauses, STRICT and PL/pgSQL, or each field of the
+--   document would call them again. customer_doc_of's body is a string, not
+--   a SQL-standard body: a standard body would record a dependency on each
+--   of the 20 columns it reads, and a later migration could no longer change
+--   one's type (as row_checks did for the counters) without dropping it. The
 --   document's empty consent is private.consent_none, for consent_json too.
 -- * resolve_customer and apply_booking are called as expressions
 --   (`v := f(...)`), not as `select ... from f(...)`: PL/pgSQL evaluates a
@@ -52,7 +58,8 @@ create function private.customer_doc_of(
 returns private.customer_doc
 language sql
 stable
-return row(
+as $$
+select row(
   json_build_object(
     'id', c.id,
     'restaurantId', c.restaurant_id,
@@ -79,7 +86,8 @@ return row(
     'marketingOptInAt', p.marketing_opt_in_at
   ),
   p_consent
-)::private.customer_doc;
+)::private.customer_doc
+$$;
 
 revoke all on function private.customer_doc_of(
   public.customers, public.customer_profiles, json, json, jsonb
