@@ -23,10 +23,15 @@
 --   (`v := f(...)`), not as `select ... from f(...)`: PL/pgSQL evaluates a
 --   plain expression without starting an executor for a function scan and
 --   its tuple store.
+-- * private.lock_booking is one SQL expression: with no SET clause left
+--   (helper_calls), the planner inlines it into the caller's `perform`, so
+--   taking the booking lock costs no PL/pgSQL call.
 -- Measured (npm run bench:instructions, PostgreSQL 18, instructions per
 -- upsert, each change alone on the tree before it; BENCHMARKS.md):
 --   new guest         answer 2.805M -> 2.620M   calls 2.805M -> 2.747M
 --   returning guest   answer 1.660M -> 1.667M   calls 1.660M -> 1.602M
+--   the booking lock, on the tree with both: new 2.571M -> 2.560M,
+--   returning 1.608M -> 1.593M
 -- Measured and not kept: both contact probes as one statement (email and
 -- phone as array keys of one index scan): 2.805M -> 2.829M new, 1.660M ->
 -- 1.704M returning.
@@ -92,6 +97,17 @@ $$;
 revoke all on function private.customer_doc_of(
   public.customers, public.customer_profiles, json, json, jsonb
 ) from public;
+
+-------------------------------------------------------------------------------
+-- private.lock_booking (replaced): serializes everything that records events
+-- of one booking (as before), now as an expression the caller inlines.
+-------------------------------------------------------------------------------
+create or replace function private.lock_booking(p_restaurant_id uuid, p_booking_id uuid)
+returns void
+language sql
+return pg_advisory_xact_lock(hashtextextended(p_restaurant_id::text || ' b ' || p_booking_id::text, 0));
+
+revoke all on function private.lock_booking(uuid, uuid) from public;
 
 -------------------------------------------------------------------------------
 -- private.consent_json(id) (replaced): the empty state from consent_none.
