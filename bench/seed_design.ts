@@ -49,13 +49,16 @@ export async function seedDesignUpsert(
     if (code(error) !== "42P10") throw error;
   }
   // 2. Fallback keys, one round trip each; a unique violation on the other
-  //    key means "fetch the existing record".
+  //    key means "fetch the existing record". The keys are unique among guests
+  //    not merged away (partial indexes since the merge feature): the
+  //    conflict target names that predicate, or Postgres finds no index to
+  //    infer (42P10) and every request fails.
   if (!customer) {
     for (const key of emailN ? ["email_normalized", "phone_normalized"] : ["phone_normalized"]) {
       try {
         [customer] = await sql<Row[]>`
           insert into public.customers ${sql(payload)}
-          on conflict (restaurant_id, ${sql(key)})
+          on conflict (restaurant_id, ${sql(key)}) where merged_into is null
           do update set full_name = coalesce(customers.full_name, excluded.full_name)
           returning *`;
         break;
