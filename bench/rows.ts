@@ -87,6 +87,11 @@ export async function runOne(
 
   const label = `${workload} / ${rowName(side, path)} / c=${concurrency}`;
   const driven = await open.drive(label, w.requests, concurrency);
+  // No path is meant to fail a request: say so at once, not only in a column
+  // (the seed design once failed every request through several runs unnoticed).
+  if (driven.errors > 0) {
+    console.error(`warning: ${label}: ${driven.errors} of ${w.requests.length} requests failed`);
+  }
   const peakRssMiB = await open.close();
   const verification = await verify(db.url, {
     restaurantId: db.restaurantId,
