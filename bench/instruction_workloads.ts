@@ -16,6 +16,7 @@ export const INSTRUCTION_WORKLOADS = [
   "returning",
   "new-no-booking",
   "returning-no-booking",
+  "new-opt-in",
 ] as const;
 export type InstructionWorkload = (typeof INSTRUCTION_WORKLOADS)[number];
 
@@ -57,6 +58,8 @@ const ARGUMENTS: Record<InstructionWorkload, Argument[]> = {
   "returning": [...returningGuest, ...booking],
   "new-no-booking": newGuest,
   "returning-no-booking": returningGuest,
+  // Half of the bench's new guests opt in to marketing with their booking.
+  "new-opt-in": [...newGuest, ...booking, ["p_marketing_opt_in", "true"]],
 };
 
 /** What an argument no workload sets is sent as: the API's own default. */

@@ -18,6 +18,7 @@ const EXPECTED: Record<InstructionWorkload, Recorded> = {
   "returning": { guests: 100, bookedBy: ["r2@example.com", "r3@example.com", "r4@example.com"] },
   "new-no-booking": { guests: 3, bookedBy: [] },
   "returning-no-booking": { guests: 100, bookedBy: [] },
+  "new-opt-in": { guests: 3, bookedBy: ["g1@example.com", "g2@example.com", "g3@example.com"] },
 };
 
 async function recorded(client: Client, restaurantId: string): Promise<Recorded> {

@@ -302,8 +302,27 @@ Deno.test("a new guest's answer is its whole document, the same as read back", a
       consent: [{ channel: "sms", granted: true }],
       booking: { id: crypto.randomUUID(), covers: 2 },
     },
+    {
+      restaurantId,
+      email: "optin.booked@example.com",
+      marketingOptIn: true,
+      booking: { id: crypto.randomUUID(), covers: 2 },
+    },
+    {
+      restaurantId,
+      phone: "020 7946 0005",
+      marketingOptIn: true,
+      booking: { id: crypto.randomUUID(), covers: 2, status: "cancelled" },
+    },
     // A booking another guest holds stays there: this guest's profile is empty.
     { restaurantId, email: "other@example.com", booking: { id: held, covers: 2 } },
+    // ... and its opt-in is not this call's to record: none is kept.
+    {
+      restaurantId,
+      email: "other.optin@example.com",
+      marketingOptIn: true,
+      booking: { id: held, covers: 2 },
+    },
     // A booking known only from its cancellation moves to the guest it arrives with.
     { restaurantId, email: "late@example.com", booking: { id: cancelledFirst, covers: 3 } },
   ];
@@ -313,6 +332,56 @@ Deno.test("a new guest's answer is its whole document, the same as read back", a
     const [{ doc }] = await sql`select private.customer_json(${r.customer.id}::uuid) as doc`;
     assertEquals({ customer: r.customer, profile: r.profile, consent: r.consent }, doc);
   }
+});
+
+Deno.test("a new guest's opt-in is written with it, with its evidence, or not at all", async () => {
+  const restaurantId = await createRestaurant(sql);
+  const held = crypto.randomUUID();
+  await upsert({ restaurantId, email: "holder@example.com", booking: { id: held, covers: 2 } });
+  const evidence = (customerId: string) =>
+    sql`select action, source, occurred_at from public.consent_events where customer_id = ${customerId}::uuid`;
+
+  // Opted in by the insert: one grant, and the profile's opt-in time is the grant's.
+  const booked = await upsert({
+    restaurantId,
+    email: "booked@example.com",
+    marketingOptIn: true,
+    booking: { id: crypto.randomUUID(), covers: 2 },
+  });
+  assertEquals(booked.customer.marketingOptIn, true);
+  const [grant, ...more] = await evidence(booked.customer.id);
+  assertEquals(more, []);
+  assertEquals([grant.action, grant.source], ["grant", "booking"]);
+  assertEquals(new Date(booked.profile.marketingOptInAt!).getTime(), grant.occurred_at.getTime());
+
+  // Dated earlier (a webhook's host row): the profile keeps that time, as before.
+  const consentAt = "2026-11-01T12:00:00.000Z";
+  const dated = await upsertCustomer(db, service, {
+    restaurantId,
+    email: "dated@example.com",
+    marketingOptIn: true,
+    booking: { id: crypto.randomUUID(), covers: 2 },
+  }, { consentAt });
+  assertEquals(dated.customer.marketingOptIn, true);
+  assertEquals(new Date(dated.profile.marketingOptInAt!).toISOString(), consentAt);
+
+  // A booking another guest already holds is not this call's to grant with:
+  // the new guest is created without the opt-in, and no evidence is kept.
+  const other = await upsert({
+    restaurantId,
+    email: "other@example.com",
+    marketingOptIn: true,
+    booking: { id: held, covers: 2 },
+  });
+  assertEquals([other.created, other.bookingRecorded], [true, false]);
+  assertEquals(other.customer.marketingOptIn, false);
+  assertEquals(other.profile.marketingOptInAt, null);
+  assertEquals(other.consent.email.state, "none");
+  assertEquals([...await evidence(other.customer.id)], []);
+  const [stored] = await sql`
+    select c.marketing_opt_in, p.marketing_opt_in_at from public.customers c
+    join public.customer_profiles p on p.customer_id = c.id where c.id = ${other.customer.id}::uuid`;
+  assertEquals([stored.marketing_opt_in, stored.marketing_opt_in_at], [false, null]);
 });
 
 Deno.test("the document's builder is inlined: its fields are columns, its consent one call", async () => {

@@ -376,6 +376,7 @@ export type Database = {
           "p_email": string;
           "p_email_normalized": string;
           "p_full_name": string;
+          "p_marketing_opt_in": boolean;
           "p_phone": string;
           "p_phone_normalized": string;
           "p_restaurant_id": string;
