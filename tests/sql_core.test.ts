@@ -354,6 +354,22 @@ Deno.test("a new guest's opt-in is written with it, with its evidence, or not at
   assertEquals([grant.action, grant.source], ["grant", "booking"]);
   assertEquals(new Date(booked.profile.marketingOptInAt!).getTime(), grant.occurred_at.getTime());
 
+  // A grant dated before the guest's own is still recorded, and still moves
+  // the profile's updated_at, though no time changes.
+  const updatedAt = async (customerId: string) =>
+    (await sql`select updated_at from public.customer_profiles where customer_id = ${customerId}::uuid`)[
+      0
+    ]
+      .updated_at.getTime();
+  const before = await updatedAt(booked.customer.id);
+  await upsertCustomer(db, service, {
+    restaurantId,
+    email: "booked@example.com",
+    marketingOptIn: true,
+  }, { consentAt: "2026-01-01T00:00:00.000Z" });
+  assertEquals((await evidence(booked.customer.id)).length, 2);
+  assert((await updatedAt(booked.customer.id)) > before);
+
   // Dated earlier (a webhook's host row): the profile keeps that time, as before.
   const consentAt = "2026-11-01T12:00:00.000Z";
   const dated = await upsertCustomer(db, service, {

@@ -13,8 +13,8 @@
 --
 -- Nothing stored or answered changes:
 --   * the grant's evidence is recorded as before, by record_consent, which
---     finds the guest and its profile already right and writes neither
---     (its profile update now skips a profile the event does not change);
+--     finds the guest and its profile already right and writes neither (its
+--     profile update now skips a profile it would leave exactly as it is);
 --   * the flag goes in with the insert only when the grant is the upsert's
 --     only consent, can be recorded (its booking is not cancelled) and is
 --     dated now (no earlier consentAt: the profile's opt-in time is the
@@ -230,9 +230,12 @@ begin
     update public.customers c
     set marketing_opt_in = v_granted, updated_at = now()
     where c.id = p_customer_id and c.marketing_opt_in is distinct from v_granted;
-    -- A profile that this event does not change is not written: a guest
-    -- created with its opt-in by this transaction has its opt-in time from
-    -- its insert (customer_created).
+    -- A profile the update would leave as it is is not written: one this
+    -- transaction wrote already (updated_at is now()) that has the opt-in
+    -- time and opt-out time the update would set, as a guest created with
+    -- its opt-in has from its insert (customer_created). The condition says
+    -- when the SET below changes something; any other profile's updated_at
+    -- moves as before.
     update public.customer_profiles p
     set marketing_opt_in_at = case when v_granted
           then coalesce(p.marketing_opt_in_at, v_state_at) else p.marketing_opt_in_at end,
@@ -240,7 +243,8 @@ begin
           then greatest(p.marketing_opt_out_at, v_at) else p.marketing_opt_out_at end,
         updated_at = now()
     where p.customer_id = p_customer_id
-      and ((v_granted and p.marketing_opt_in_at is null)
+      and (p.updated_at <> now()
+           or (v_granted and p.marketing_opt_in_at is null)
            or (v_action = 'withdraw' and (p.marketing_opt_out_at is null or p.marketing_opt_out_at < v_at)));
   end if;
   return true;
@@ -357,6 +361,11 @@ begin
     );
     -- A grant given with the insert that was then not recorded (its booking
     -- was known already, so not this call's to grant with) is taken back.
+    -- The flag goes in with the insert only when marketingOptIn is the only
+    -- consent, so no grant recorded means not that one. The rules the insert
+    -- relies on live where they did (the cancelled booking in the condition
+    -- above, the grant's date in record_consent); tests/sql_core.test.ts
+    -- pins that a new guest's opt-in time is its grant's.
     if v_who.created and v_granted = 0 then
       update public.customers c set marketing_opt_in = false
       where c.id = v_who.customer_id and c.marketing_opt_in;
