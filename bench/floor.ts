@@ -27,6 +27,7 @@ import {
   RETURNING_SETUP,
   upsertStatement,
 } from "./floor_statements.ts";
+import { upsertParameterNames } from "./instruction_workloads.ts";
 import { median } from "./measure.ts";
 import { withClient } from "./pg.ts";
 
@@ -44,20 +45,11 @@ interface Run {
   tps: number;
 }
 
-/** The side's upsert's parameter names, in order, from its catalogue. */
-async function upsertNames(url: string): Promise<string[]> {
-  const { rows } = await withClient(url, (c) =>
-    c.query<{ names: string[] }>(
-      `select p.proargnames[1:p.pronargs] as names from pg_catalog.pg_proc p
-       where p.oid = 'private.customers_upsert'::regproc`,
-    ));
-  return rows[0].names;
-}
-
 const upsertOf = (label: string, template: string): Subject => ({
   label,
   template,
-  statement: async (workload, url) => upsertStatement(workload, await upsertNames(url)),
+  statement: async (workload, url) =>
+    upsertStatement(workload, await withClient(url, upsertParameterNames)),
 });
 
 /** pgbench on `db` for `seconds` with `clients`: its transactions per second. */

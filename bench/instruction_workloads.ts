@@ -80,8 +80,8 @@ export async function prepare(
   );
 }
 
-/** The side's upsert's parameter names, in order. */
-async function parameters(client: Client): Promise<string[]> {
+/** A side's upsert's parameter names, in order, from its catalogue. */
+export async function upsertParameterNames(client: Client): Promise<string[]> {
   const { rows } = await client.query<{ names: string[] }>(
     `select p.proargnames[1:p.pronargs] as names from pg_catalog.pg_proc p
      where p.oid = 'private.customers_upsert'::regproc`,
@@ -104,7 +104,7 @@ export async function calls(
     ["p_restaurant_id", "$2::text"],
     ...ARGUMENTS[workload],
   ]);
-  const names = await parameters(client);
+  const names = await upsertParameterNames(client);
   const missing = [...given.keys()].filter((n) => !names.includes(n) && n !== "p_booking_version");
   if (missing.length) throw new Error(`customers_upsert has no ${missing.join(", ")}`);
   const values: string[] = [];

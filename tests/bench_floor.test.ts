@@ -10,6 +10,7 @@ import {
   RETURNING_SETUP,
   upsertStatement,
 } from "../bench/floor_statements.ts";
+import { upsertParameterNames } from "../bench/instruction_workloads.ts";
 import { type Client, connect } from "../bench/pg.ts";
 import { assertEquals } from "./assert.ts";
 import { DB_URL } from "./helpers.ts";
@@ -83,12 +84,9 @@ Deno.test("bench:floor's returning guests: a state each, the profile moved by it
 
 for (const workload of ["new", "returning"] as FloorWorkload[]) {
   Deno.test(`bench:floor's ${workload} upsert runs as written against the tree's signature`, async () => {
-    const { rows } = await client.query<{ names: string[] }>(
-      `select p.proargnames[1:p.pronargs] as names from pg_catalog.pg_proc p
-       where p.oid = 'private.customers_upsert'::regproc`,
-    );
     if (workload === "returning") await client.query(RETURNING_SETUP, [restaurantId, 2]);
-    await run(upsertStatement(workload, rows[0].names), { rid: restaurantId, n: 2, r: 1 });
+    const names = await upsertParameterNames(client);
+    await run(upsertStatement(workload, names), { rid: restaurantId, n: 2, r: 1 });
     const email = workload === "new" ? "g2@example.com" : "r1@example.com";
     // A new guest who opts in (n even) has its evidence; a returning guest its booking.
     assertEquals((await guests())[email], workload === "new" ? [1, 1, 1, true] : [1, 1, 0, false]);
