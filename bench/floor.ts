@@ -17,7 +17,7 @@
 import { main, UserError } from "../scripts/lib/main.ts";
 import { type Baseline, prepareBaseline } from "./baseline.ts";
 import { readConfig } from "./config.ts";
-import { type BenchDatabase, openDatabases } from "./databases.ts";
+import { openDatabases } from "./databases.ts";
 import {
   FLOOR_WORKLOADS,
   floorStatement,
@@ -29,6 +29,7 @@ import {
 } from "./floor_statements.ts";
 import { upsertParameterNames } from "./instruction_workloads.ts";
 import { median } from "./measure.ts";
+import { runPgbench } from "./pgbench.ts";
 import { withClient } from "./pg.ts";
 
 interface Subject {
@@ -51,36 +52,6 @@ const upsertOf = (label: string, template: string): Subject => ({
   statement: async (workload, url) =>
     upsertStatement(workload, await withClient(url, upsertParameterNames)),
 });
-
-/** pgbench on `db` for `seconds` with `clients`: its transactions per second. */
-async function pgbench(
-  pgbenchPath: string,
-  db: BenchDatabase,
-  script: string,
-  clients: number,
-  seconds: number,
-): Promise<number> {
-  const file = await Deno.makeTempFile({ suffix: ".sql" });
-  try {
-    await Deno.writeTextFile(file, script);
-    const out = await new Deno.Command(pgbenchPath, {
-      // -M extended: the variables go as bind parameters, as the functions' own calls do.
-      args: ["-n", "-M", "extended", "-D", `rid=${db.restaurantId}`, "-D", "i=0", "-f", file]
-        .concat(["-c", String(clients), "-j", "2", "-T", String(seconds), db.url]),
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const text = new TextDecoder().decode(out.stdout);
-    const tps = /tps = ([0-9.]+)/.exec(text);
-    const failed = /number of failed transactions: (\d+)/.exec(text);
-    if (!out.success || !tps || (failed && Number(failed[1]) > 0)) {
-      throw new Error(`pgbench failed:\n${text}${new TextDecoder().decode(out.stderr)}`);
-    }
-    return Number(tps[1]);
-  } finally {
-    await Deno.remove(file);
-  }
-}
 
 function table(header: string[], rows: string[][]): string {
   return [header, header.map((_, i) => (i < 2 ? "---" : "---:")), ...rows]
@@ -131,7 +102,12 @@ await main(async () => {
                 );
               }
               const script = pgbenchScript(workload, await subject.statement(workload, db.url));
-              const tps = await pgbench(config.pgbench, db, script, c, seconds);
+              // A new guest's number counts from i (bench/floor_statements.ts).
+              const { tps } = await runPgbench(config.pgbench, db, script, {
+                clients: c,
+                seconds,
+                variables: { i: "0" },
+              });
               runs.push({ subject: subject.label, workload, concurrency: c, tps });
               console.log(`  ${workload} c=${c} ${subject.label}: ${Math.round(tps)} tps`);
             } finally {
